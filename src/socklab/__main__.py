@@ -1,0 +1,5 @@
+import sys
+
+from socklab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,215 @@
+"""The FTP-like server: many clients at once, every path confined to one folder.
+
+Downloads stream from disk; an upload is written under a temporary name in
+the target folder and renamed only once its checksum verifies, so a client
+that vanishes mid-upload, a corrupted upload or a full disk never leaves a
+partial file under the real name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import hmac
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from socklab import DEFAULT_PORTS
+from socklab.connection import Connection
+from socklab.framing import RemoteProtocolError
+from socklab.ftp import protocol as p
+from socklab.paths import PathRefused, resolve_inside
+from socklab.samples import parse_size, write_sample
+from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
+
+log = logging.getLogger("socklab")
+
+UPLOAD_PREFIX = ".upload-"
+
+
+class RequestFailed(Exception):
+    """A request that fails with an E frame; the connection goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.error = p.Error(code, message)
+
+
+def _rate(size: int, seconds: float) -> str:
+    return f"{size} bytes in {seconds:.2f} s ({size / max(seconds, 1e-9) / 1e6:.1f} MB/s)"
+
+
+class FtpHandler(LabHandler):
+    server: FtpServer
+
+    def serve(self) -> None:
+        self.conn = Connection(self.request, p.Decoder(), p.encode)
+        self.algorithm = p.DEFAULT_CHECKSUM
+        try:
+            while True:
+                message = self.conn.receive()
+                if not isinstance(message, p.Command):
+                    raise RemoteProtocolError(f"expected a command (C frame), got {type(message).__name__}")
+                if message.verb == "quit":
+                    log.info("%s quit", self.peer)
+                    self.conn.send(p.Ok("bye"))
+                    return
+                try:
+                    self.dispatch(message)
+                except RequestFailed as failed:
+                    log.info("%s %s: refused, %s", self.peer, message, failed)
+                    self.conn.send(failed.error)
+        except RemoteProtocolError as exc:
+            # The stream can no longer be trusted to be framed: say why, then close.
+            self._send_quietly(p.Error(p.ErrorCode.BAD_FRAME, str(exc)))
+            raise
+
+    def _send_quietly(self, message: p.Message) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:
+            pass
+
+    def dispatch(self, command: p.Command) -> None:
+        handlers = {"get": self.get, "put": self.put, "ls": self.ls, "checksum": self.checksum}
+        handler = handlers.get(command.verb)
+        if handler is None:
+            raise RequestFailed(p.ErrorCode.BAD_COMMAND, f"unknown command {command.verb!r} (try: {', '.join(p.VERBS)})")
+        handler(command.argument)
+
+    def resolve(self, name: str) -> Path:
+        try:
+            return resolve_inside(self.server.root, name)
+        except PathRefused as exc:
+            raise RequestFailed(p.ErrorCode.FORBIDDEN, str(exc)) from None
+
+    def checksum(self, name: str) -> None:
+        if name not in p.CHECKSUMS:
+            raise RequestFailed(p.ErrorCode.BAD_COMMAND, f"unknown checksum {name!r} (known: {', '.join(p.CHECKSUMS)})")
+        self.algorithm = name
+        self.conn.send(p.Ok(f"checksum {name}"))
+
+    def ls(self, name: str) -> None:
+        folder = self.resolve(name) if name else Path(os.path.realpath(self.server.root))
+        if not folder.is_dir():
+            raise RequestFailed(p.ErrorCode.NOT_FOUND, f"no such folder: {name}")
+        lines = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.startswith(UPLOAD_PREFIX):
+                continue  # uploads in progress are nobody's business yet
+            try:
+                if entry.is_dir():
+                    lines.append(f"{'-':>12}  {entry.name}/")
+                else:
+                    lines.append(f"{entry.stat().st_size:>12}  {entry.name}")
+            except OSError:
+                continue  # e.g. a dangling link: not listable, not a reason to fail the rest
+        self.conn.send(p.Ok("\n".join(lines)))
+
+    def get(self, name: str) -> None:
+        path = self.resolve(name)
+        try:
+            source = open(path, "rb")
+        except FileNotFoundError:
+            raise RequestFailed(p.ErrorCode.NOT_FOUND, f"no such file: {name}") from None
+        except IsADirectoryError:
+            raise RequestFailed(p.ErrorCode.IS_A_DIRECTORY, f"{name} is a folder") from None
+        except OSError as exc:
+            raise RequestFailed(p.ErrorCode.IO_ERROR, f"cannot open {name}: {exc.strerror}") from None
+        with source:
+            size = os.fstat(source.fileno()).st_size
+            checksum = p.new_checksum(self.algorithm)
+            started = time.monotonic()
+            self.conn.send(p.FileHeader(size, self.algorithm))
+            self.conn.send_body(source, size, checksum.update)
+            self.conn.send(p.Digest(checksum.digest()))
+        log.info("%s get %s: sent %s, %s %s", self.peer, name, _rate(size, time.monotonic() - started),
+                 self.algorithm, checksum.hexdigest()[:16])
+
+    def put(self, name: str) -> None:
+        path = self.resolve(name)
+        if path.is_dir():
+            raise RequestFailed(p.ErrorCode.IS_A_DIRECTORY, f"{name} is a folder")
+        if not path.parent.is_dir():
+            raise RequestFailed(p.ErrorCode.NOT_FOUND, f"no such folder for {name}")
+        self.conn.send(p.Ok("ready"))
+        header = self.conn.receive()
+        if not isinstance(header, p.FileHeader):
+            raise RemoteProtocolError(f"expected a file header (F frame) after 'ready', got {type(header).__name__}")
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=UPLOAD_PREFIX)
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would follow the file through the rename
+        try:
+            self._receive_upload(name, path, header, os.fdopen(fd, "wb"), temp_name)
+        finally:
+            if os.path.exists(temp_name):
+                os.unlink(temp_name)
+
+    def _receive_upload(self, name: str, path: Path, header: p.FileHeader, target, temp_name: str) -> None:
+        checksum = p.new_checksum(header.algorithm)
+        write_error: OSError | None = None
+        started = time.monotonic()
+
+        def store(piece: memoryview) -> None:
+            nonlocal write_error
+            if write_error:
+                return  # keep reading, so the stream stays framed and the client hears why
+            try:
+                target.write(piece)
+                checksum.update(piece)
+            except OSError as exc:
+                write_error = exc
+
+        with target:
+            self.conn.receive_body(store)
+            if not write_error:
+                try:
+                    target.flush()
+                    os.fsync(target.fileno())
+                except OSError as exc:
+                    write_error = exc
+        digest = self.conn.receive()
+        if not isinstance(digest, p.Digest):
+            raise RemoteProtocolError(f"expected a digest (D frame) after the file body, got {type(digest).__name__}")
+        if write_error:
+            code = p.ErrorCode.NO_SPACE if write_error.errno in (errno.ENOSPC, errno.EDQUOT) else p.ErrorCode.IO_ERROR
+            raise RequestFailed(code, f"could not store {name}: {write_error.strerror}; nothing was kept")
+        if not hmac.compare_digest(digest.value, checksum.digest()):
+            raise RequestFailed(p.ErrorCode.CHECKSUM_MISMATCH,
+                                f"{name}: {header.algorithm} of the received bytes differs from the client's; nothing was kept")
+        os.replace(temp_name, path)
+        log.info("%s put %s: received %s, %s verified", self.peer, name,
+                 _rate(header.size, time.monotonic() - started), header.algorithm)
+        self.conn.send(p.Ok(f"stored {name}: {header.size} bytes, {header.algorithm} verified"))
+
+
+class FtpServer(LabTCPServer):
+    def __init__(self, address: tuple[str, int], root: str, idle_timeout: float = 60.0) -> None:
+        self.root = root
+        super().__init__(address, FtpHandler, idle_timeout)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORTS["ftp"], help="TCP port (default: %(default)s)")
+    parser.add_argument("--root", default="/srv/files", help="the folder served; no path may leave it (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="close a connection that sends nothing for this many seconds (default: %(default)s)")
+    parser.add_argument("--generate", action="append", default=[], metavar="NAME=SIZE",
+                        help="before serving, write a sample file of reproducible content, e.g. big.bin=16MiB")
+
+
+def main(args: argparse.Namespace) -> int:
+    setup_logging("server")
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    for spec in args.generate:
+        name, _, size = spec.partition("=")
+        target = resolve_inside(root, name)
+        write_sample(target, parse_size(size))
+        log.info("generated %s (%s bytes)", name, target.stat().st_size)
+    with FtpServer((args.host, args.port), str(root), args.timeout) as server:
+        serve_forever(server, f"ftp server for {root}")
+    return 0

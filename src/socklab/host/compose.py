@@ -1,0 +1,67 @@
+"""Running the lab's docker-compose.yml with whichever Compose this machine has.
+
+``docker compose`` (v2, the plugin) is preferred; ``docker-compose`` (v1.29)
+is the fallback. The Makefile makes the same choice and passes it down in
+SOCKLAB_COMPOSE, so ``make COMPOSE=docker-compose ...`` reaches here too.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from functools import lru_cache
+
+from socklab.host.paths import COMPOSE_FILE
+
+PROJECT = "socklab"
+
+
+class ComposeError(RuntimeError):
+    pass
+
+
+def _works(command: list[str]) -> bool:
+    try:
+        return subprocess.run([*command, "version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@lru_cache(maxsize=1)
+def compose_command() -> tuple[str, ...]:
+    chosen = os.environ.get("SOCKLAB_COMPOSE", "").strip()
+    if chosen:
+        return tuple(shlex.split(chosen))
+    for candidate in (["docker", "compose"], ["docker-compose"]):
+        if _works(candidate):
+            return tuple(candidate)
+    raise ComposeError("neither `docker compose` (v2) nor `docker-compose` (v1) works on this machine: install one")
+
+
+class Compose:
+    """``compose -p socklab -f docker-compose.yml ...`` with the lab's variables."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = {**os.environ, **(env or {})}
+        self.base = [*compose_command(), "-p", PROJECT, "-f", str(COMPOSE_FILE)]
+
+    def run(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+        result = subprocess.run([*self.base, *args], env=self.env, text=True,
+                                stdout=subprocess.PIPE if capture else None,
+                                stderr=subprocess.STDOUT if capture else None)
+        if check and result.returncode != 0:
+            output = f":\n{result.stdout}" if capture and result.stdout else ""
+            raise ComposeError(f"`{' '.join(['compose', *args])}` failed (exit {result.returncode}){output}")
+        return result
+
+    def stream(self, *args: str) -> tuple[int, str]:
+        """Run, showing the output live and returning it as well."""
+        process = subprocess.Popen([*self.base, *args], env=self.env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+        return process.wait(), "".join(lines)

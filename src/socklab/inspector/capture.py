@@ -1,0 +1,93 @@
+"""Capture the server's traffic with tcpdump; when stopped, summarize it.
+
+The inspector container shares the server's network namespace, so tcpdump on
+its eth0 sees exactly what the server sends and receives, while the server
+container itself keeps no capture privileges.
+
+    python -m socklab inspector capture --out /out/capture.pcap --filter "port 2121"
+
+Runs until SIGTERM or SIGINT (``docker stop``), then stops tcpdump so that
+it flushes the file, hands the file to ``--owner``, and prints the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from socklab.inspector.pcap import PcapError, read_pcap
+from socklab.inspector.summary import summarize
+
+DRAIN_SECONDS = 0.5
+
+
+def _say(message: str) -> None:
+    print(f"inspector: {message}", flush=True)
+
+
+def _relay(stream, ready: threading.Event, notes: list[str]) -> None:
+    for line in stream:
+        line = line.strip()
+        if "listening on" in line:
+            ready.set()
+        elif line:
+            notes.append(line)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interface", default="eth0", help="interface to capture on (default: %(default)s)")
+    parser.add_argument("--out", default="/out/capture.pcap", help="pcap file to write (default: %(default)s)")
+    parser.add_argument("--filter", default="", help="tcpdump filter expression, e.g. 'port 2121'")
+    parser.add_argument("--owner", default="", help="UID:GID to give the capture to when done (the host user)")
+
+
+def main(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    # --immediate-mode and -U: each packet reaches the file as it comes, so
+    # the file is complete up to the moment we stop. -B: a 32 MiB kernel
+    # buffer, because a lab's bulk transfer arrives faster than tcpdump
+    # writes (the default 2 MiB dropped packets). -Z root: stay root rather
+    # than switch to the tcpdump user, who could not write to /out.
+    command = ["tcpdump", "-i", args.interface, "-w", args.out, "-U", "--immediate-mode", "-B", "32768",
+               "-n", "-Z", "root", *args.filter.split()]
+    tcpdump = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    ready, notes = threading.Event(), []
+    relay = threading.Thread(target=_relay, args=(tcpdump.stderr, ready, notes), daemon=True)
+    relay.start()
+    while not ready.wait(0.1):
+        if tcpdump.poll() is not None:
+            relay.join(1)
+            _say(f"tcpdump failed (exit {tcpdump.returncode}): {' '.join(notes)}")
+            return 1
+    _say(f"capturing on {args.interface} (filter: {args.filter or 'none'}) to {args.out}")
+
+    while not stop.wait(0.2):
+        if tcpdump.poll() is not None:
+            _say(f"tcpdump stopped by itself (exit {tcpdump.returncode})")
+            break
+    if tcpdump.poll() is None:
+        # tcpdump stops at once on SIGINT, dropping what is still in the kernel
+        # buffer: give it a moment to drain the last packets (the close) first.
+        time.sleep(DRAIN_SECONDS)
+        tcpdump.send_signal(signal.SIGINT)
+        tcpdump.wait(timeout=10)
+    relay.join(2)
+    for note in notes:  # tcpdump's own count: "N packets captured", "N dropped by kernel"
+        _say(f"tcpdump: {note}")
+    if args.owner:
+        uid, _, gid = args.owner.partition(":")
+        os.chown(args.out, int(uid), int(gid or uid))
+    try:
+        print(summarize(read_pcap(args.out)), flush=True)
+    except (OSError, PcapError) as exc:
+        _say(f"cannot read the capture: {exc}")
+        return 1
+    return 0
+

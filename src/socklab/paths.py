@@ -1,0 +1,38 @@
+"""Confining a client-supplied name to the folder a server serves.
+
+Shared by every server that hands out files. The check is on the resolved
+path (symlinks followed), so a link inside the folder that points outside it
+is refused like ``../`` is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+MAX_NAME = 1024
+
+
+class PathRefused(ValueError):
+    """The name would leave the served folder, or is not a usable name."""
+
+
+def resolve_inside(root: str | os.PathLike, name: str) -> Path:
+    """The real path of ``name`` under ``root``, or ``PathRefused``."""
+    if not name:
+        raise PathRefused("a name is needed")
+    if len(name) > MAX_NAME:
+        raise PathRefused(f"name is longer than {MAX_NAME} characters")
+    if "\0" in name:
+        raise PathRefused("name contains a NUL byte")
+    if any(ch in name for ch in "\r\n"):
+        raise PathRefused("name contains a line break")
+    if name.startswith("/"):
+        raise PathRefused("absolute paths are not allowed; names are relative to the served folder")
+    if ".." in PurePosixPath(name).parts:
+        raise PathRefused("'..' is not allowed in a name")
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(real_root, name))
+    if target != real_root and not target.startswith(real_root + os.sep):
+        raise PathRefused("name leads outside the served folder (through a symbolic link)")
+    return Path(target)

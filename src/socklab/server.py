@@ -1,0 +1,109 @@
+"""Server plumbing shared by the TCP exercises.
+
+Modelled on CPython's socketserver, which it builds on: the server owns the
+accept loop and the concurrency; a handler object serves one connection.
+
+    socketserver.TCPServer           accept loop, one client at a time
+      + ThreadingMixIn               a thread per connection
+      = LabTCPServer                 + logging, idle timeout, SIGTERM
+    socketserver.BaseRequestHandler
+      = LabHandler                   + the ways a client can vanish, logged
+        -> each exercise's handler implements serve()
+
+What a single client does -- vanish mid-transfer, send garbage, go silent --
+ends that client's connection with a log line. It never reaches the accept
+loop, so the server keeps serving everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import socketserver
+import sys
+from typing import Any
+
+from socklab.framing import PeerClosed, ProtocolError
+
+log = logging.getLogger("socklab")
+
+
+def setup_logging(role: str) -> None:
+    logging.basicConfig(format=f"{role}: %(message)s", level=logging.INFO, stream=sys.stdout, force=True)
+
+
+def peer_name(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(address)
+
+
+class LabTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    allow_reuse_address = True  # a restarted server must not wait out TIME_WAIT
+    daemon_threads = True  # a stuck client must not keep the process alive on stop
+    block_on_close = False
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler], idle_timeout: float):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.idle_timeout = idle_timeout
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # LabHandler already reports what a client can do wrong; anything that
+        # reaches here is a bug of ours, so it gets a traceback -- and the
+        # server still goes on serving.
+        log.exception("%s: unexpected error while serving this client", peer_name(client_address))
+
+
+class LabHandler(socketserver.BaseRequestHandler):
+    """Serves one connection: subclasses implement ``serve()``."""
+
+    server: LabTCPServer
+
+    def setup(self) -> None:
+        self.peer = peer_name(self.client_address)
+        self.request.settimeout(self.server.idle_timeout)
+        log.info("%s connected", self.peer)
+
+    def handle(self) -> None:
+        try:
+            self.serve()
+        except PeerClosed as exc:
+            if exc.pending:
+                log.warning("%s vanished in the middle of a message: %s", self.peer, exc)
+            else:
+                log.info("%s closed the connection", self.peer)
+        except socket.timeout:
+            log.warning("%s sent nothing for %g s: closing its connection", self.peer, self.server.idle_timeout)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            log.warning("%s connection lost: %s", self.peer, exc.strerror or exc)
+        except ProtocolError as exc:
+            log.warning("%s broke the protocol: %s", self.peer, exc)
+
+    def serve(self) -> None:
+        raise NotImplementedError
+
+
+def _stop_on_sigterm() -> None:
+    # In a container the server is PID 1, and the kernel ignores a signal that
+    # PID 1 has no handler for: without this, `docker stop` waits 10 s and kills.
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def serve_forever(server: socketserver.BaseServer, what: str) -> None:
+    _stop_on_sigterm()
+    host, port = server.server_address[:2]
+    log.info("%s listening on %s", what, peer_name((host, port)))
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        server.server_close()
