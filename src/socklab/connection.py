@@ -53,10 +53,24 @@ class Connection:
         # send) loops until the kernel has taken every byte.
         self.sock.sendall(b"".join(self._encode(m) for m in messages))
 
-    def _recv_into_decoder(self) -> None:
-        n = self.sock.recv_into(self._buffer)
+    def _midway(self) -> str:
+        if self.decoder.body_remaining:
+            return f"{self.decoder.body_remaining} bytes of a file body still to come"
+        if self.decoder.buffered:
+            return f"{self.decoder.buffered} bytes of a frame had arrived"
+        return ""
+
+    def _recv_into(self, size: int) -> int:
+        try:
+            n = self.sock.recv_into(self._buffer, size)
+        except ConnectionResetError:
+            raise PeerClosed(self._midway(), reset=True) from None
         if n == 0:
-            raise PeerClosed(self.decoder.buffered + self.decoder.body_remaining)
+            raise PeerClosed(self._midway())
+        return n
+
+    def _recv_into_decoder(self) -> None:
+        n = self._recv_into(len(self._buffer))
         self.decoder.feed(self._view[:n])
 
     def receive(self) -> Any:
@@ -76,10 +90,7 @@ class Connection:
             else:
                 # Ask for at most what is left of the body, so the digest frame
                 # behind it stays in the socket for receive() to decode.
-                want = min(len(self._buffer), self.decoder.body_remaining)
-                n = self.sock.recv_into(self._buffer, want)
-                if n == 0:
-                    raise PeerClosed(self.decoder.body_remaining)
+                n = self._recv_into(min(len(self._buffer), self.decoder.body_remaining))
                 self.decoder.consume_body(n)
                 piece = self._view[:n]
             sink(piece)

@@ -42,12 +42,11 @@ class LocalProtocolError(ProtocolError):
 
 
 class PeerClosed(ConnectionError):
-    """The peer closed the connection (``recv`` returned ``b''``)."""
+    """The peer went away: ``recv`` returned ``b''``, or the connection was reset."""
 
-    def __init__(self, pending: int = 0) -> None:
-        self.pending = pending
-        if pending:
-            msg = f"peer closed the connection in the middle of a message ({pending} bytes of it had arrived)"
-        else:
-            msg = "peer closed the connection"
-        super().__init__(msg)
+    def __init__(self, midway: str = "", reset: bool = False) -> None:
+        #: what was left unfinished, e.g. "812 bytes of a file body still to come";
+        #: empty when the peer left between two messages
+        self.midway = midway
+        how = "reset" if reset else "closed"  # RST (it left unread data, or crashed) or FIN
+        super().__init__(f"peer {how} the connection" + (f" in the middle of a message: {midway}" if midway else ""))

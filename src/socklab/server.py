@@ -73,8 +73,8 @@ class LabHandler(socketserver.BaseRequestHandler):
         try:
             self.serve()
         except PeerClosed as exc:
-            if exc.pending:
-                log.warning("%s vanished in the middle of a message: %s", self.peer, exc)
+            if exc.midway:
+                log.warning("%s vanished in the middle of a message: %s", self.peer, exc.midway)
             else:
                 log.info("%s closed the connection", self.peer)
         except socket.timeout:

@@ -62,6 +62,9 @@ class FtpHandler(LabHandler):
                 except RequestFailed as failed:
                     log.info("%s %s: refused, %s", self.peer, message, failed)
                     self.conn.send(failed.error)
+                except ConnectionError as exc:  # PeerClosed, or a send to a peer that left
+                    log.warning("%s %s: cut short, %s; nothing was kept", self.peer, message, exc)
+                    return
         except RemoteProtocolError as exc:
             # The stream can no longer be trusted to be framed: say why, then close.
             self._send_quietly(p.Error(p.ErrorCode.BAD_FRAME, str(exc)))
