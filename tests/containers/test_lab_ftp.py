@@ -1,0 +1,91 @@
+"""`make lab-ftp` itself, as a user runs it: exit status, outputs, teardown.
+
+Run once with each Compose tool this machine has (v2 plugin and v1), since
+the Makefile promises both.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from socklab import LABEL
+from socklab.inspector.pcap import SYN, read_pcap
+
+pytestmark = [pytest.mark.container, pytest.mark.lab]
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "labs" / "ftp" / "out"
+
+
+def _works(command: list[str]) -> bool:
+    try:
+        return subprocess.run([*command, "version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+COMPOSE_TOOLS = [c for c in ("docker compose", "docker-compose") if _works(c.split())]
+
+
+def assert_nothing_left(docker_client) -> None:
+    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=ftp"})
+    networks = docker_client.networks.list(filters={"label": f"{LABEL}=ftp"})
+    assert not containers and not networks, f"left behind: {containers} {networks}"
+
+
+def make(*args: str, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.Popen(["make", "--no-print-directory", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+
+
+def test_some_compose_tool_is_found():
+    assert COMPOSE_TOOLS, "neither `docker compose` nor `docker-compose` works: the labs cannot run"
+
+
+@pytest.mark.parametrize("compose", COMPOSE_TOOLS)
+def test_make_lab_ftp_verifies_every_transfer_and_cleans_up(docker_client, images, compose):
+    process = make("lab-ftp", f"COMPOSE={compose}")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+
+    transcript = (OUT / "transcript.txt").read_text()
+    assert transcript.rstrip().endswith("lab ftp: OK")
+    assert "get big.bin: 16777216 bytes" in transcript and "put returned.bin: 16777216 bytes" in transcript
+    assert transcript.count("sha256 OK") == 2 and "check big.bin: sha256 matches" in transcript
+    assert "handshake: SYN" in transcript and "close: FIN" in transcript
+    assert_nothing_left(docker_client)
+
+    # The capture is a real pcap: tcpdump itself reads it, packet for packet
+    # as our reader does, and it holds the lab's one connection.
+    ours = read_pcap(OUT / "capture.pcap")
+    theirs = docker_client.containers.run(images.inspector, ["tcpdump", "-r", "/out/capture.pcap", "-n", "-q"],
+                                          volumes={str(OUT): {"bind": "/out", "mode": "ro"}},
+                                          labels={LABEL: "test-ftp"}, remove=True, stderr=False)
+    assert len(theirs.decode().splitlines()) == len(ours)
+    assert sum(1 for p in ours if p.flags & SYN and p.dport == 2121) == 1
+    payload = sum(len(p.payload) for p in ours)
+    assert payload > 2 * 16 << 20  # the file went both ways, every byte of it captured
+
+
+def test_ctrl_c_tears_the_lab_down(docker_client, images):
+    process = make("lab-ftp", start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 120
+    assert process.stdout is not None
+    for line in process.stdout:  # bounded: the lab ends by itself within seconds
+        seen.append(line)
+        if "== client" in line or time.monotonic() > deadline:
+            break
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode != 0, output[-3000:]
+    assert "tearing down" in output
+    assert_nothing_left(docker_client)
