@@ -19,9 +19,11 @@ import sys
 COMMANDS = {
     "server": {
         "ftp": ("socklab.ftp.server", "FTP-like file server (get/put/ls, checksummed)"),
+        "ftp-naive": ("socklab.ftp.naive", "the tutorials' file server, for comparison (one client, no checks)"),
     },
     "client": {
         "ftp": ("socklab.ftp.client", "FTP-like client: one command, a script, or a prompt"),
+        "ftp-naive": ("socklab.ftp.naive", "the tutorials' file client, for comparison"),
     },
     "inspector": {
         "capture": ("socklab.inspector.capture", "capture the server's traffic to a pcap; summary on stop"),

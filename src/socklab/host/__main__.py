@@ -4,6 +4,7 @@
     lab NAME      run lab NAME end to end (make lab-NAME)
     up NAME       start lab NAME and leave it running (make up LAB=NAME)
     down          stop whatever lab is running (make down)
+    bench         throughput against iperf3 and the tutorials' algorithm (make bench)
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("lab", help="run a lab end to end").add_argument("name")
     commands.add_parser("up", help="start a lab and leave it running").add_argument("name")
     commands.add_parser("down", help="stop the running lab")
+    commands.add_parser("bench", help="measure throughput against references")
     args = parser.parse_args(argv)
 
     # Imported here so that `--help` works even where Docker does not.
-    from socklab.host import images, lab
+    from socklab.host import bench, images, lab
 
     try:
         if args.command == "images":
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             return lab.run_lab(args.name)
         if args.command == "up":
             return lab.up(args.name)
+        if args.command == "bench":
+            return bench.main()
         lab.stop()
         return 0
     except (images.ImageError, lab.LabError) as exc:
