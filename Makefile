@@ -22,7 +22,7 @@ COMPOSE_RUN = $(COMPOSE) -p socklab -f docker-compose.yml
 help: ## list the targets
 	@echo "socklab: socket programming across real containers"
 	@echo
-	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):[^#]*## (.*)/  make \1|\2/' | column -t -s '|'
+	@grep -hE '^[a-zA-Z%_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):[^#]*## (.*)/  make \1|\2/' | column -t -s '|'
 	@echo
 	@echo "  labs: $(LABS)    compose: $(or $(COMPOSE),none found)"
 

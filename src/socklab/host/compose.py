@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 from functools import lru_cache
+from pathlib import Path
 
 from socklab.host.paths import COMPOSE_FILE
 
@@ -40,11 +41,16 @@ def compose_command() -> tuple[str, ...]:
 
 
 class Compose:
-    """``compose -p socklab -f docker-compose.yml ...`` with the lab's variables."""
+    """``compose -p socklab -f docker-compose.yml [-f override] ...`` with the lab's variables.
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    ``override`` is a lab's own compose.yml, merged over the main file: how a
+    lab asks for what only it needs (the shell lab's capabilities).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, override: Path | None = None) -> None:
         self.env = {**os.environ, **(env or {})}
-        self.base = [*compose_command(), "-p", PROJECT, "-f", str(COMPOSE_FILE)]
+        files = [COMPOSE_FILE, *([override] if override else [])]
+        self.base = [*compose_command(), "-p", PROJECT, *(arg for f in files for arg in ("-f", str(f)))]
 
     def run(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.base, *args], env=self.env, text=True,

@@ -63,6 +63,12 @@ class LabSpec:
     def out(self) -> Path:
         return self.folder / "out"
 
+    @property
+    def compose_override(self) -> Path | None:
+        """labs/<name>/compose.yml, if the lab needs more than docker-compose.yml gives."""
+        path = self.folder / "compose.yml"
+        return path if path.is_file() else None
+
 
 def available_labs() -> list[str]:
     return sorted(p.parent.name for p in LABS_DIR.glob("*/lab.toml"))
@@ -139,7 +145,7 @@ def start(spec: LabSpec, client: docker.DockerClient) -> Compose:
     spec.out.mkdir(parents=True, exist_ok=True)
     for old in ("capture.pcap", "transcript.txt"):
         (spec.out / old).unlink(missing_ok=True)
-    compose = Compose(lab_environment(spec, images))
+    compose = Compose(lab_environment(spec, images), spec.compose_override)
     env = compose.env
     print(f"lab {spec.name}: network {env['SOCKLAB_SUBNET']}, server {env['SOCKLAB_SERVER_IP']}, "
           f"client {env['SOCKLAB_CLIENT_IP']}, inspector in the server's network namespace", flush=True)
@@ -167,6 +173,8 @@ def run_lab(name: str) -> int:
             header = f"== client: {step.title}\n$ {shlex.join(step.run)}"
             print(header, flush=True)
             status, output = compose.stream("exec", "-T", "client", *step.run)
+            if output and not output.endswith("\n"):
+                print(flush=True)  # the step's last line had no end: keep the next header on its own line
             transcript += [header, output.rstrip()]
             if status != 0:
                 failures.append(f"step '{step.title}' exited {status}")
