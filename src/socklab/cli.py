@@ -23,12 +23,14 @@ COMMANDS = {
         "http": ("socklab.http.server", "HTTP/1.1 static file server (GET/HEAD, keep-alive)"),
         "hello": ("socklab.http.hello", "the tutorials' HTTP hello world, fixed for Python 3"),
         "shell": ("socklab.shell.server", "SSH-like remote command server (framing naive|ack|length, limited)"),
+        "udp": ("socklab.udp.server", "UDP echo server; --drop a seeded fraction of datagrams"),
     },
     "client": {
         "ftp": ("socklab.ftp.client", "FTP-like client: one command, a script, or a prompt"),
         "ftp-naive": ("socklab.ftp.naive", "the tutorials' file client, for comparison"),
         "http": ("socklab.http.client", "HTTP/1.1 client: several paths on one connection"),
         "shell": ("socklab.shell.client", "SSH-like client: -c COMMAND or a >> prompt; --framing naive|ack|length"),
+        "udp": ("socklab.udp.client", "UDP client: echo messages, or ping with loss and RTT statistics"),
     },
     "inspector": {
         "capture": ("socklab.inspector.capture", "capture the server's traffic to a pcap; summary on stop"),

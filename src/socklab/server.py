@@ -100,8 +100,9 @@ def _stop_on_sigterm() -> None:
 def serve_forever(server: socketserver.BaseServer, what: str) -> None:
     _stop_on_sigterm()
     host, port = server.server_address[:2]
-    log.info("%s listening on %s", what, peer_name((host, port)))
     try:
+        # Inside the try: a SIGTERM right after this line must stop us cleanly too.
+        log.info("%s listening on %s", what, peer_name((host, port)))
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         log.info("stopping")
