@@ -18,6 +18,7 @@ import sys
 #: role -> {name: (module, one-line description)}
 COMMANDS = {
     "server": {
+        "echo": ("socklab.echo.server", "echo server: lines back upper-cased; blocking, threaded or selectors loop"),
         "ftp": ("socklab.ftp.server", "FTP-like file server (get/put/ls, checksummed)"),
         "ftp-naive": ("socklab.ftp.naive", "the tutorials' file server, for comparison (one client, no checks)"),
         "http": ("socklab.http.server", "HTTP/1.1 static file server (GET/HEAD, keep-alive)"),
@@ -26,6 +27,7 @@ COMMANDS = {
         "udp": ("socklab.udp.server", "UDP echo server; --drop a seeded fraction of datagrams"),
     },
     "client": {
+        "echo": ("socklab.echo.client", "echo client: one line, lines from stdin, or a prompt"),
         "ftp": ("socklab.ftp.client", "FTP-like client: one command, a script, or a prompt"),
         "ftp-naive": ("socklab.ftp.naive", "the tutorials' file client, for comparison"),
         "http": ("socklab.http.client", "HTTP/1.1 client: several paths on one connection"),

@@ -54,6 +54,7 @@ class LabSpec:
     port: int
     server_args: list[str]
     steps: list[Step] = field(default_factory=list)
+    capture_filter: str = ""  # tcpdump's filter; default: the lab's port
 
     @property
     def folder(self) -> Path:
@@ -80,7 +81,8 @@ def load_lab(name: str) -> LabSpec:
         raise LabError(f"no lab named {name!r} (labs: {', '.join(available_labs())})")
     data = tomllib.loads(path.read_text())
     steps = [Step(s["title"], list(s["run"])) for s in data.get("steps", [])]
-    return LabSpec(name, data["title"], int(data["port"]), list(data.get("server_args", [])), steps)
+    return LabSpec(name, data["title"], int(data["port"]), list(data.get("server_args", [])), steps,
+                   data.get("capture_filter", ""))
 
 
 def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
@@ -89,6 +91,7 @@ def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
     env = {
         "SOCKLAB_LAB": spec.name,
         "SOCKLAB_PORT": str(spec.port),
+        "SOCKLAB_CAPTURE_FILTER": spec.capture_filter or f"port {spec.port}",
         "SOCKLAB_SERVER_ARGS": shlex.join(spec.server_args),
         "SOCKLAB_SUBNET": str(subnet),
         "SOCKLAB_SERVER_IP": str(subnet.network_address + 10),
@@ -102,7 +105,13 @@ def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
 
 
 def running_labs(client: docker.DockerClient) -> set[str]:
-    return {c.labels.get(LABEL, "?") for c in client.containers.list(all=True, filters={"label": LABEL})}
+    """Labs of this Compose project already up: they hold the lab network and its subnet.
+
+    (Test containers carry the socklab label too, but on networks of their
+    own: they do not stand in a lab's way.)
+    """
+    filters = {"label": [LABEL, f"com.docker.compose.project={PROJECT}"]}
+    return {c.labels.get(LABEL, "?") for c in client.containers.list(all=True, filters=filters)}
 
 
 def _containers(client: docker.DockerClient, service: str) -> list:
