@@ -13,6 +13,8 @@ sticky-packet problems the tutorials run into.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class _NeedData:
     __slots__ = ()
@@ -50,3 +52,51 @@ class PeerClosed(ConnectionError):
         self.midway = midway
         how = "reset" if reset else "closed"  # RST (it left unread data, or crashed) or FIN
         super().__init__(f"peer {how} the connection" + (f" in the middle of a message: {midway}" if midway else ""))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line, without its LF."""
+
+    data: bytes
+
+
+class LineDecoder:
+    """Bytes -> ``Line`` events, for the wire formats whose messages are lines.
+
+    More than ``max_line`` bytes without an LF raise ``RemoteProtocolError``,
+    checked as bytes arrive: a peer that never sends a newline cannot make us
+    buffer without end. ``strip_cr`` drops a CR before the LF, for peers such
+    as telnet and some nc builds that end lines with CRLF.
+    """
+
+    #: Lines carry no unframed body; socklab.connection.Connection asks.
+    body_remaining = 0
+
+    def __init__(self, max_line: int, strip_cr: bool = False) -> None:
+        self.max_line = max_line
+        self.strip_cr = strip_cr
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes known to hold no LF: fed byte by byte, each byte is scanned once
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet handed out."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_event(self) -> Line | _NeedData:
+        end = self._buffer.find(b"\n", self._scanned, self.max_line + 1)
+        if end < 0:
+            self._scanned = len(self._buffer)
+            if len(self._buffer) > self.max_line:
+                raise RemoteProtocolError(f"no end of line within {self.max_line} bytes")
+            return NEED_DATA
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        self._scanned = 0
+        if self.strip_cr and line.endswith(b"\r"):
+            line = line[:-1]
+        return Line(line)

@@ -337,8 +337,8 @@ def test_overlong_command_line_is_refused_then_closed(lab, server_log):
     reply = raw(client, "--fill", "61", str(p.MAX_LINE + 1))  # no newline within the limit
     assert reply["eof"] and reply["error"] is None, reply
     (refused,) = results(reply["data"])
-    assert refused.refused and refused.stderr == f"socklab: refused: line longer than {p.MAX_LINE} bytes\n".encode()
-    server_log(f"{reply['local']} broke the protocol: line longer than {p.MAX_LINE} bytes")
+    assert refused.refused and refused.stderr == f"socklab: refused: no end of line within {p.MAX_LINE} bytes\n".encode()
+    server_log(f"{reply['local']} broke the protocol: no end of line within {p.MAX_LINE} bytes")
     # Our own client refuses it before sending anything.
     ran = shell(client, "a" * (p.MAX_LINE + 10))
     assert ran.code == 2 and f"over the {p.MAX_LINE}-byte limit".encode() in ran.err, ran

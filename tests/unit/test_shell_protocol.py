@@ -76,7 +76,7 @@ def test_an_oversized_reply_is_refused_from_the_header_alone():
 def test_an_over_long_line_is_refused_before_its_end_arrives():
     decoder = p.LineDecoder(max_line=10)
     decoder.feed(b"x" * 11)
-    with pytest.raises(RemoteProtocolError, match="longer than 10 bytes"):
+    with pytest.raises(RemoteProtocolError, match="no end of line within 10 bytes"):
         decoder.next_event()
 
 

@@ -45,7 +45,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from socklab.framing import NEED_DATA, LocalProtocolError, RemoteProtocolError
+from socklab import framing
+from socklab.framing import NEED_DATA, Line, LocalProtocolError, RemoteProtocolError  # noqa: F401 (Line: part of this module's API)
 
 LF = b"\n"
 MAX_LINE = 64 * 1024
@@ -63,13 +64,6 @@ class ErrorCode:
 
 
 @dataclass(frozen=True)
-class Line:
-    """One line, without its LF."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
 class ServerError:
     code: str
     message: str
@@ -78,41 +72,11 @@ class ServerError:
         return f"{self.code}: {self.message}"
 
 
-class LineDecoder:
-    """Turns the bytes of one direction of a connection into ``Line`` events.
-
-    ``feed()`` whatever recv returned; ``next_event()`` returns a ``Line`` or
-    ``NEED_DATA``. More than ``max_line`` bytes without an LF raise
-    ``RemoteProtocolError``: the peer is not sending lines.
-    """
-
-    #: Lines carry no unframed body; the attribute lets socklab.connection.Connection use this decoder.
-    body_remaining = 0
+class LineDecoder(framing.LineDecoder):
+    """Lines of the echo exercise: at most MAX_LINE bytes, a CR kept as data."""
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
-        self.max_line = max_line
-        self._buffer = bytearray()
-        self._scanned = 0  # bytes known to hold no LF: fed byte by byte, each byte is scanned once
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received but not yet handed out."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_event(self) -> Line | type(NEED_DATA):
-        end = self._buffer.find(LF, self._scanned, self.max_line + 1)
-        if end < 0:
-            self._scanned = len(self._buffer)
-            if len(self._buffer) > self.max_line:
-                raise RemoteProtocolError(f"no end of line within {self.max_line} bytes")
-            return NEED_DATA
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
-        self._scanned = 0
-        return Line(line)
+        super().__init__(max_line)
 
 
 def encode_line(data: bytes, max_line: int = MAX_LINE) -> bytes:

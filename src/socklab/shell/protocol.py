@@ -74,7 +74,8 @@ import struct
 from dataclasses import dataclass
 from typing import Union
 
-from socklab.framing import NEED_DATA, LocalProtocolError, RemoteProtocolError
+from socklab import framing
+from socklab.framing import NEED_DATA, Line, LocalProtocolError, RemoteProtocolError
 
 FRAMINGS = ("naive", "ack", "length")
 DEFAULT_FRAMING = "length"
@@ -92,13 +93,6 @@ class Misparse(RemoteProtocolError):
     """The tutorials' reader got a length it cannot trust: length and output arrived merged."""
 
     code = "misparse"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line from the client, without its ``\\n`` (and ``\\r``, for nc/telnet)."""
-
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -178,31 +172,11 @@ def encode_command(command: str) -> bytes:
     return data + b"\n"
 
 
-class LineDecoder:
-    """Client-to-server bytes -> ``Line`` events; a line is bounded by MAX_LINE."""
-
-    body_remaining = 0  # for socklab.connection.Connection: lines have no body
+class LineDecoder(framing.LineDecoder):
+    """Client-to-server lines: at most MAX_LINE bytes; a CR before the LF (nc, telnet) is dropped."""
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
-        self.max_line = max_line
-        self._buffer = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def next_event(self) -> Line | type(NEED_DATA):
-        end = self._buffer.find(b"\n", 0, self.max_line + 1)
-        if end < 0:
-            if len(self._buffer) > self.max_line:
-                raise RemoteProtocolError(f"line longer than {self.max_line} bytes")
-            return NEED_DATA
-        data = bytes(self._buffer[:end]).rstrip(b"\r")
-        del self._buffer[: end + 1]
-        return Line(data)
+        super().__init__(max_line, strip_cr=True)
 
 
 # -- server to client: length framing ---------------------------------------
