@@ -313,8 +313,10 @@ class SelectorsServer:
             if now > client.linger_until:
                 self._close(client)
         elif now - client.last_active > self.idle_timeout:
-            if client.closing:
-                log.warning("%s reads nothing of its replies: closing its connection", client.peer)
+            if client.closing or client.out:
+                # Replies are still queued: the peer stopped reading, it did not go quiet.
+                log.warning("%s read nothing of our replies for %g s (%d bytes waiting): closing its connection",
+                            client.peer, self.idle_timeout, len(client.out))
                 return self._close(client)
             log.warning("%s sent nothing for %g s: closing its connection", client.peer, self.idle_timeout)
             client.out += client.session.idle()

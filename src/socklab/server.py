@@ -17,11 +17,14 @@ loop, so the server keeps serving everyone else.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import socket
 import socketserver
+import struct
 import sys
+import termios
 from typing import Any
 
 from socklab.framing import PeerClosed, ProtocolError
@@ -38,6 +41,24 @@ def peer_name(address: Any) -> str:
         host, port = address[:2]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return str(address)
+
+
+def unsent_bytes(sock: socket.socket) -> int:
+    """Bytes we wrote that the peer has not acknowledged yet (Linux SIOCOUTQ)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except OSError:
+        return 0
+
+
+def why_timed_out(sock: socket.socket, seconds: float) -> str:
+    """A timeout means one of two things: the peer went quiet, or it stopped
+    reading, so that our send queue filled and a send could not finish. The
+    kernel's send queue tells which."""
+    waiting = unsent_bytes(sock)
+    if waiting:
+        return f"read nothing of our replies for {seconds:g} s ({waiting} bytes wait in the send queue)"
+    return f"sent nothing for {seconds:g} s"
 
 
 class LabTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -78,7 +99,7 @@ class LabHandler(socketserver.BaseRequestHandler):
             else:
                 log.info("%s closed the connection", self.peer)
         except socket.timeout:
-            log.warning("%s sent nothing for %g s: closing its connection", self.peer, self.server.idle_timeout)
+            log.warning("%s %s: closing its connection", self.peer, why_timed_out(self.request, self.server.idle_timeout))
         except (ConnectionResetError, BrokenPipeError) as exc:
             log.warning("%s connection lost: %s", self.peer, exc.strerror or exc)
         except ProtocolError as exc:
