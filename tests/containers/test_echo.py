@@ -28,6 +28,7 @@ from typing import NamedTuple
 import pytest
 
 from socklab import LABEL
+from support import ServerLog, sh
 
 pytestmark = pytest.mark.container
 
@@ -54,11 +55,6 @@ class Ran(NamedTuple):
     code: int
     out: bytes
     err: bytes
-
-
-def sh(container, command: str) -> tuple[int, str]:
-    result = container.exec(["sh", "-c", command])
-    return result.exit_code, result.output.decode(errors="replace")
 
 
 def run(container, argv: list[str]) -> Ran:
@@ -129,40 +125,19 @@ def lab(images):
             yield Lab(upper, plain, client)
 
 
-def _logs(container) -> str:
-    return container.get_logs()[0].decode(errors="replace")
-
-
 @pytest.fixture
 def server_log(lab):
-    """wait(text or regex): wait until the upper server logs it -- in lines written since this test began."""
-    start = len(_logs(lab.server))
-
-    def since_start() -> str:
-        return _logs(lab.server)[start:]
-
-    def wait(text: str | re.Pattern, timeout: float = 10) -> str:
-        found = text.search if isinstance(text, re.Pattern) else lambda logs: text in logs
-        try:
-            poll(f"the server to log {text!r}", lambda: found(since_start()), timeout)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; since the test began it said:\n{since_start()}") from None
-        return since_start()
-
-    wait.since_start = since_start
-    return wait
+    """The upper server's log since this test began: ``server_log(text or regex)`` waits for it."""
+    return ServerLog(lab.server)
 
 
 @pytest.fixture(autouse=True)
 def no_server_errors(lab):
     """After each test: both servers still up, and nothing reached handle_error() or the selectors' guard."""
-    starts = {c: len(_logs(c)) for c in (lab.server, lab.plain)}
+    logs = [ServerLog(lab.server), ServerLog(lab.plain)]
     yield
-    for container, start in starts.items():
-        container.get_wrapped_container().reload()
-        assert container.get_wrapped_container().status == "running", _logs(container)
-        logs = _logs(container)[start:]
-        assert "Traceback" not in logs and "unexpected error" not in logs, logs
+    for log in logs:
+        log.assert_healthy()
 
 
 @pytest.fixture

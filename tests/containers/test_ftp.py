@@ -8,12 +8,12 @@ Every bad input ends with a check that the server still serves others.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from socklab import LABEL
+from support import ServerLog, sh
 from socklab.ftp import protocol as p
 from socklab.samples import sample_digest
 
@@ -23,11 +23,6 @@ PEERS = Path(__file__).parent / "peers"
 SIZES = {"empty.bin": 0, "one.bin": 1, "big.bin": 16 << 20}
 CLIENT = "python3 -m socklab client ftp --host server --dir /data"
 IDLE_TIMEOUT = 4
-
-
-def sh(container, command: str) -> tuple[int, str]:
-    result = container.exec(["sh", "-c", command])
-    return result.exit_code, result.output.decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +80,8 @@ def assert_still_serving(client) -> None:
 
 @pytest.fixture
 def server_log(lab):
-    """wait(text): wait until the server logs ``text`` -- in lines written since this test began."""
-    server, _ = lab
-    start = len(server.get_logs()[0])
-
-    def wait(text: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            new = server.get_logs()[0][start:].decode()
-            if text in new:
-                return new
-            time.sleep(0.1)
-        raise AssertionError(f"server log never said {text!r}; since the test began it said:\n{new}")
-
-    return wait
+    """The server's log since this test began: ``server_log(text)`` waits for a line."""
+    return ServerLog(lab[0])
 
 
 # -- transfers ---------------------------------------------------------------

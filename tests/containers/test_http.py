@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +24,7 @@ from typing import NamedTuple
 import pytest
 
 from socklab import LABEL
+from support import ServerLog, sh
 from socklab.http.server import DEMO_SITE
 
 pytestmark = pytest.mark.container
@@ -45,11 +45,6 @@ class Lab(NamedTuple):
     server: object
     pyserver: object
     client: object
-
-
-def sh(container, command: str) -> tuple[int, str]:
-    result = container.exec(["sh", "-c", command])
-    return result.exit_code, result.output.decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -91,39 +86,17 @@ def lab(images):
             yield Lab(server, pyserver, client)
 
 
-class ServerLog:
-    """The server's log lines written since a test began."""
-
-    def __init__(self, server) -> None:
-        self.server = server
-        self.start = len(server.get_logs()[0])
-
-    def text(self) -> str:
-        return self.server.get_logs()[0][self.start:].decode(errors="replace")
-
-    def wait(self, text: str, times: int = 1, timeout: float = 10) -> str:
-        """The log since the test began, once it says ``text`` (``times`` times)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            new = self.text()
-            if new.count(text) >= times:
-                return new
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server log never said {text!r} {times} times;"
-                                     f" since the test began it said:\n{new}")
-            time.sleep(0.1)
-
+class HttpServerLog(ServerLog):
     def connections(self) -> int:
-        return len(re.findall(r" connected$", self.text(), re.MULTILINE))
+        return len(re.findall(r" connected$", self.since_start(), re.MULTILINE))
 
 
 @pytest.fixture
 def server_log(lab):
     """The server's log since this test began; at teardown, a check that it holds no traceback."""
-    log = ServerLog(lab.server)
+    log = HttpServerLog(lab.server)
     yield log
-    text = log.text()
-    assert "unexpected error" not in text and "Traceback" not in text, text
+    log.assert_healthy()
 
 
 # -- raw bytes: the peer, and a parser that is not the one under test ---------------
@@ -432,7 +405,7 @@ def test_an_overlong_request_line_gets_414(lab, server_log):
     # Refused as soon as the line is too long, not when it ends: without its
     # CRLF it would otherwise wait for the request timeout and answer 408.
     assert_refused(peer(lab.client, f"GET {long_target}".encode()), 414, "the first line is over 8192 bytes")
-    assert "refused: 408" not in server_log.text()
+    assert "refused: 408" not in server_log.since_start()
     # Under the limit the line is read, and the name is what is refused.
     assert peer(lab.client, request("/" + "a" * 8000)).only().status == 403
     assert_still_serving(lab.client)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import pytest
 
 from socklab import LABEL
+from support import ServerLog, sh
 from socklab.framing import NEED_DATA
 from socklab.shell import protocol as p
 
@@ -42,11 +43,6 @@ class Ran(NamedTuple):
     code: int
     out: bytes
     err: bytes
-
-
-def sh(container, command: str) -> tuple[int, str]:
-    result = container.exec(["sh", "-c", command])
-    return result.exit_code, result.output.decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -77,32 +73,15 @@ def lab(images):
 
 @pytest.fixture
 def server_log(lab):
-    """wait(text): wait until the server logs ``text`` -- in lines written since this test began."""
-    server, _ = lab
-    start = len(server.get_logs()[0])
-
-    def wait(text: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            new = server.get_logs()[0][start:].decode()
-            if text in new:
-                return new
-            time.sleep(0.1)
-        raise AssertionError(f"server log never said {text!r}; since the test began it said:\n{new}")
-
-    wait.since_start = lambda: server.get_logs()[0][start:].decode()
-    return wait
+    """The server's log since this test began: ``server_log(text)`` waits for a line."""
+    return ServerLog(lab[0])
 
 
 @pytest.fixture(autouse=True)
-def no_server_errors(lab, server_log):
+def no_server_errors(server_log):
     """After each test: the server is still up, and nothing reached its handle_error()."""
     yield
-    server, _ = lab
-    server.get_wrapped_container().reload()
-    assert server.get_wrapped_container().status == "running"
-    logs = server_log.since_start()
-    assert "Traceback" not in logs and "unexpected error" not in logs, logs
+    server_log.assert_healthy()
 
 
 def shell(client, command: str, *options: str) -> Ran:

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from socklab import LABEL
+from support import ServerLog, sh
 from socklab.udp import protocol as p
 
 pytestmark = pytest.mark.container
@@ -80,11 +81,6 @@ print(json.dumps(report))
 """
 
 
-def sh(container, command: str) -> tuple[int, str]:
-    result = container.exec(["sh", "-c", command])
-    return result.exit_code, result.output.decode(errors="replace")
-
-
 def peer(client, host: str = "server", port: int = PORT, **spec) -> dict:
     """Run the raw peer in the client container; its report."""
     spec.update(host=host, port=port)
@@ -138,24 +134,8 @@ def lab(images):
             yield server, lossy, client
 
 
-class Log:
-    """A server's log, in the lines written since the test began."""
-
-    def __init__(self, container) -> None:
-        self.container = container
-        self.start = len(container.get_logs()[0])
-
-    def since_start(self) -> str:
-        return self.container.get_logs()[0][self.start:].decode(errors="replace")
-
-    def wait(self, text: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            new = self.since_start()
-            if text in new:
-                return new
-            time.sleep(0.1)
-        raise AssertionError(f"server log never said {text!r}; since the test began it said:\n{new}")
+class Log(ServerLog):
+    """A udp server's log since the test began."""
 
     def dropped(self) -> dict[str, list[int]]:
         """The ping sequence numbers the server logged as DROPPED, by client address."""
@@ -173,15 +153,11 @@ def logs(lab):
 
 
 @pytest.fixture(autouse=True)
-def no_server_errors(lab, logs):
+def no_server_errors(logs):
     """After each test: both servers still up, and nothing reached their handle_error()."""
     yield
     for log in logs:
-        container = log.container.get_wrapped_container()
-        container.reload()
-        assert container.status == "running", log.since_start()
-        text = log.since_start()
-        assert "Traceback" not in text and "unexpected error" not in text, text
+        log.assert_healthy()
 
 
 def assert_still_serving(client, server_log: Log | None = None) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from socklab.echo import protocol as p
 from socklab.echo.server import EchoSession
-from socklab.framing import NEED_DATA, LocalProtocolError, RemoteProtocolError
+from socklab.framing import NEED_DATA, Line, LocalProtocolError, RemoteProtocolError
 
 LINES = [b"hello world", b"", "héllo".encode(), b"with CR\r", b"\xff\xfe not utf-8", b"x" * p.MAX_LINE]
 
@@ -47,17 +47,17 @@ def test_a_line_ends_at_lf_and_the_lf_is_not_part_of_it():
     assert p.encode_line(b"hi") == b"hi\n"
     decoder = p.LineDecoder()
     decoder.feed(b"one\ntw")
-    assert decoder.next_event() == p.Line(b"one")
+    assert decoder.next_event() == Line(b"one")
     assert decoder.next_event() is NEED_DATA
     assert decoder.buffered == 2
     decoder.feed(b"o\n")
-    assert decoder.next_event() == p.Line(b"two")
+    assert decoder.next_event() == Line(b"two")
 
 
 def test_a_line_of_exactly_the_limit_passes_one_byte_more_is_refused():
     decoder = p.LineDecoder(max_line=8)
     decoder.feed(b"12345678\n")
-    assert decoder.next_event() == p.Line(b"12345678")
+    assert decoder.next_event() == Line(b"12345678")
     decoder.feed(b"123456789")
     with pytest.raises(RemoteProtocolError, match="no end of line within 8 bytes"):
         decoder.next_event()

@@ -46,7 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from socklab import framing
-from socklab.framing import NEED_DATA, Line, LocalProtocolError, RemoteProtocolError  # noqa: F401 (Line: part of this module's API)
+from socklab.framing import LocalProtocolError
 
 LF = b"\n"
 MAX_LINE = 64 * 1024

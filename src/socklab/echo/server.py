@@ -19,7 +19,7 @@ import logging
 
 from socklab import DEFAULT_PORTS
 from socklab.echo import protocol as p
-from socklab.framing import RemoteProtocolError
+from socklab.framing import NEED_DATA, RemoteProtocolError
 from socklab.loops import MODES, serve_all
 from socklab.server import setup_logging
 
@@ -41,7 +41,7 @@ class EchoSession:
         try:
             # recv may have returned several lines at once, or the end of one
             # and the start of the next: answer every whole line, keep the rest.
-            while (event := self.decoder.next_event()) is not p.NEED_DATA:
+            while (event := self.decoder.next_event()) is not NEED_DATA:
                 replies.append(p.reply_to(event.data, self.reply) + p.LF)
         except RemoteProtocolError as exc:
             log.warning("%s broke the protocol: %s", self.peer, exc)
