@@ -368,8 +368,11 @@ def test_idle_clients_are_closed_after_the_idle_timeout(lab, server_log):
     # one that stops in the middle of the ack framing, the length unanswered.
     _, client = lab
     peer = "python3 /peers/shell_rawpeer.py server 2222"
-    code, out = sh(client, f"{peer} --read {IDLE_TIMEOUT + 4} & "
-                           f"{peer} --line 'framing ack' --line 'echo hi' --read {IDLE_TIMEOUT + 4} & wait")
+    # Each peer reports to a file of its own: on one shared stdout their
+    # lines could interleave.
+    code, out = sh(client, f"{peer} --read {IDLE_TIMEOUT + 4} > /tmp/idle-silent.out & "
+                           f"{peer} --line 'framing ack' --line 'echo hi' --read {IDLE_TIMEOUT + 4} > /tmp/idle-ack.out & "
+                           "wait; cat /tmp/idle-silent.out /tmp/idle-ack.out")
     assert code == 0, out
     silent, acking = sorted((json.loads(line) for line in out.splitlines()), key=lambda r: len(r["chunks"]))
     assert silent["chunks"] == [] and silent["eof"] and silent["error"] is None, silent
