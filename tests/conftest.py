@@ -6,6 +6,7 @@ failure, never a skip; elsewhere those tests skip with a message saying so.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -69,6 +70,19 @@ def images(docker_client):
     from socklab.host.images import ensure_images
 
     return ensure_images(docker_client)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Undo a server main()'s logging set-up at the end of its test.
+
+    setup_logging() binds the root logger to the sys.stdout of the moment,
+    which pytest closes when that test ends; a server thread still running
+    would then log into a closed file.
+    """
+    saved = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = saved
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""`make lab-ftp` itself, as a user runs it: exit status, outputs, teardown.
+"""`make lab-<name>` itself, as a user runs it: exit status, outputs, teardown.
 
-Run once with each Compose tool this machine has (v2 plugin and v1), since
-the Makefile promises both.
+Every lab runs once; lab-ftp runs with each Compose tool this machine has (v2
+plugin and v1), since the Makefile promises both, and once interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.container, pytest.mark.lab]
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "labs" / "ftp" / "out"
+LABS = sorted(p.parent.name for p in (ROOT / "labs").glob("*/lab.toml"))
 
 
 def _works(command: list[str]) -> bool:
@@ -33,10 +34,18 @@ def _works(command: list[str]) -> bool:
 COMPOSE_TOOLS = [c for c in ("docker compose", "docker-compose") if _works(c.split())]
 
 
-def assert_nothing_left(docker_client) -> None:
-    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=ftp"})
-    networks = docker_client.networks.list(filters={"label": f"{LABEL}=ftp"})
+def assert_nothing_left(docker_client, lab: str = "ftp") -> None:
+    containers = docker_client.containers.list(all=True, filters={"label": f"{LABEL}={lab}"})
+    networks = docker_client.networks.list(filters={"label": f"{LABEL}={lab}"})
     assert not containers and not networks, f"left behind: {containers} {networks}"
+
+
+def tcpdump_reads(docker_client, images, out: Path) -> int:
+    """How many packets tcpdump itself reads in out/capture.pcap."""
+    listing = docker_client.containers.run(images.inspector, ["tcpdump", "-r", "/out/capture.pcap", "-n", "-q"],
+                                           volumes={str(out): {"bind": "/out", "mode": "ro"}},
+                                           labels={LABEL: "test-labs"}, remove=True, stderr=False)
+    return len(listing.decode().splitlines())
 
 
 def make(*args: str, **kwargs) -> subprocess.Popen:
@@ -65,13 +74,24 @@ def test_make_lab_ftp_verifies_every_transfer_and_cleans_up(docker_client, image
     # The capture is a real pcap: tcpdump itself reads it, packet for packet
     # as our reader does, and it holds the lab's one connection.
     ours = read_pcap(OUT / "capture.pcap")
-    theirs = docker_client.containers.run(images.inspector, ["tcpdump", "-r", "/out/capture.pcap", "-n", "-q"],
-                                          volumes={str(OUT): {"bind": "/out", "mode": "ro"}},
-                                          labels={LABEL: "test-ftp"}, remove=True, stderr=False)
-    assert len(theirs.decode().splitlines()) == len(ours)
+    assert tcpdump_reads(docker_client, images, OUT) == len(ours)
     assert sum(1 for p in ours if p.flags & SYN and p.dport == 2121) == 1
     payload = sum(len(p.payload) for p in ours)
     assert payload > 2 * 16 << 20  # the file went both ways, every byte of it captured
+
+
+@pytest.mark.parametrize("lab", [name for name in LABS if name != "ftp"])  # ftp: above, in more detail
+def test_every_lab_runs_end_to_end_and_cleans_up(docker_client, images, lab):
+    process = make(f"lab-{lab}")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    out = ROOT / "labs" / lab / "out"
+    transcript = (out / "transcript.txt").read_text()
+    assert transcript.rstrip().endswith(f"lab {lab}: OK"), transcript[-3000:]
+    assert "== server log" in transcript and "== inspector: what crossed the network" in transcript
+    packets = read_pcap(out / "capture.pcap")
+    assert packets and tcpdump_reads(docker_client, images, out) == len(packets)
+    assert_nothing_left(docker_client, lab)
 
 
 def test_ctrl_c_tears_the_lab_down(docker_client, images):
