@@ -16,9 +16,17 @@ from __future__ import annotations
 import socket
 from typing import Any, BinaryIO, Callable, Protocol
 
-from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed
+from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed, ProtocolError
 
 CHUNK = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What to tell a user whose exchange failed: our own words for a vanished
+    peer or a broken protocol, the OS's short text (strerror) for the rest."""
+    if isinstance(exc, (PeerClosed, ProtocolError)) or not isinstance(exc, OSError):
+        return str(exc)
+    return exc.strerror or str(exc)
 
 
 class Decoder(Protocol):

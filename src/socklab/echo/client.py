@@ -21,9 +21,9 @@ import time
 from typing import BinaryIO, Iterable
 
 from socklab import DEFAULT_PORTS
-from socklab.connection import Connection
+from socklab.connection import Connection, failure_reason
 from socklab.echo import protocol as p
-from socklab.framing import PeerClosed, ProtocolError
+from socklab.framing import ProtocolError
 
 
 class EchoError(Exception):
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {where} did not answer within {args.timeout:g} s", file=sys.stderr)
         return 2
     except (OSError, ProtocolError) as exc:
-        reason = exc if isinstance(exc, (PeerClosed, ProtocolError)) else (exc.strerror or exc)
+        reason = failure_reason(exc)
         print(f"error: connection to {where} failed: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

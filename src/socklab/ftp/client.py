@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 from socklab import DEFAULT_PORTS
-from socklab.connection import Connection
-from socklab.framing import PeerClosed, ProtocolError, RemoteProtocolError
+from socklab.connection import Connection, failure_reason
+from socklab.framing import ProtocolError, RemoteProtocolError
 from socklab.ftp import protocol as p
 from socklab.progress import Progress
 
@@ -290,7 +290,7 @@ def main(args: argparse.Namespace) -> int:
                         break
             client.quit()
     except (OSError, ProtocolError) as exc:
-        reason = exc if isinstance(exc, (PeerClosed, ProtocolError)) else (exc.strerror or exc)
+        reason = failure_reason(exc)
         print(f"error: connection to {args.host}:{args.port} failed: {reason}", file=sys.stderr)
         return 2
     return 1 if failures else 0

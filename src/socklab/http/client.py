@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from socklab import DEFAULT_PORTS
-from socklab.framing import NEED_DATA, PeerClosed, ProtocolError
+from socklab.connection import failure_reason
+from socklab.framing import NEED_DATA, ProtocolError
 from socklab.http import protocol as p
 
 CHUNK = 64 * 1024
@@ -221,6 +222,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (OSError, ProtocolError) as exc:
-        reason = exc if isinstance(exc, (PeerClosed, ProtocolError)) else (exc.strerror or exc)
+        reason = failure_reason(exc)
         print(f"error: HTTP exchange with {host}:{port} failed: {reason}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ import sys
 from typing import BinaryIO, Iterable
 
 from socklab import DEFAULT_PORTS
+from socklab.connection import failure_reason
 from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed, ProtocolError
 from socklab.shell import protocol as p
 
@@ -185,7 +186,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: no reply from {args.host}:{args.port} within {args.timeout:g} s", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, ProtocolError) as exc:
-        reason = exc if isinstance(exc, (PeerClosed, ProtocolError)) else (exc.strerror or exc)
+        reason = failure_reason(exc)
         print(f"error: connection to {args.host}:{args.port} failed: {reason}", file=sys.stderr)
         return EXIT_FAILED
     return status
