@@ -27,7 +27,7 @@ import sys
 import termios
 from typing import Any
 
-from socklab.framing import PeerClosed, ProtocolError
+from socklab.framing import LocalProtocolError, PeerClosed, ProtocolError
 
 log = logging.getLogger("socklab")
 
@@ -102,6 +102,10 @@ class LabHandler(socketserver.BaseRequestHandler):
             log.warning("%s %s: closing its connection", self.peer, why_timed_out(self.request, self.server.idle_timeout))
         except (ConnectionResetError, BrokenPipeError) as exc:
             log.warning("%s connection lost: %s", self.peer, exc.strerror or exc)
+        except LocalProtocolError as exc:
+            # Our side cannot keep its promise (a file shrank while being sent):
+            # the stream cannot be repaired, and it is not the peer's fault.
+            log.error("%s: closing the connection, the fault is ours: %s", self.peer, exc)
         except ProtocolError as exc:
             log.warning("%s broke the protocol: %s", self.peer, exc)
 
