@@ -37,6 +37,8 @@ COMMANDS = {
     "inspector": {
         "capture": ("socklab.inspector.capture", "capture the server's traffic to a pcap; summary on stop"),
         "summary": ("socklab.inspector.summary", "what crossed the network, from a pcap file"),
+        "proxy": ("socklab.inspector.proxy", "relay TCP or UDP to the server, impaired: delay, slicing, merging, loss..."),
+        "timeline": ("socklab.inspector.timeline", "a capture packet by packet, payload decoded per exercise; --svg draws it"),
     },
 }
 

@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from socklab.inspector.pcap import ACK, FIN, PSH, RST, SYN, PcapError, read_packets
+from socklab.inspector.pcap import ACK, FIN, PSH, RST, SYN, PcapError, read_packets, tcp_option_values
 from socklab.inspector.summary import conversations, summarize
 
 CLIENT, SERVER = ("10.99.0.20", 40000), ("10.99.0.10", 2121)
@@ -41,6 +41,50 @@ def pcap(frames: list[tuple[float, bytes]], linktype: int = 1, magic: int = 0xA1
 
 def segment(src, dst, flags, payload=b""):
     return ethernet(ipv4(src[0], dst[0], 6, tcp(src[1], dst[1], flags, payload)))
+
+
+class Flow:
+    """A TCP connection built segment by segment, seq and ack kept as a real stack would.
+
+    ``send("c", ...)`` is the client sending, ``send("s", ...)`` the server. A
+    retransmission passes the ``seq`` it had the first time (``flow.seq["c"]``
+    before the first send); an out-of-order test sends with ``seq=`` ahead.
+    """
+
+    def __init__(self, client=CLIENT, server=SERVER, isn=(1000, 7000), start=1.0, step=0.001):
+        self.ends = {"c": client, "s": server}
+        self.seq = {"c": isn[0], "s": isn[1]}
+        self.frames: list[tuple[float, bytes]] = []
+        self.time, self.step = start, step
+
+    def send(self, side: str, flags: int, payload: bytes = b"", seq: int | None = None,
+             options: bytes = b"", window: int = 65535) -> None:
+        other = "s" if side == "c" else "c"
+        (src, sport), (dst, dport) = self.ends[side], self.ends[other]
+        own = self.seq[side] if seq is None else seq
+        ack = self.seq[other] if flags & ACK else 0
+        options += b"\x00" * (-len(options) % 4)
+        header = struct.pack("!HHIIHHHH", sport, dport, own % 2**32, ack % 2**32,
+                             ((5 + len(options) // 4) << 12) | flags, window, 0, 0)
+        self.frames.append((self.time, ethernet(ipv4(src, dst, 6, header + options + payload))))
+        self.time += self.step
+        end = own + len(payload) + (1 if flags & (SYN | FIN) else 0)
+        self.seq[side] = max(self.seq[side], end)
+
+    def handshake(self, wscale: tuple[int, int] | None = None) -> None:
+        def opts(shift):
+            return b"\x02\x04\x05\xb4" + (b"\x01\x03\x03" + bytes([shift]) if shift is not None else b"")
+        self.send("c", SYN, options=opts(wscale[0] if wscale else None))
+        self.send("s", SYN | ACK, options=opts(wscale[1] if wscale else None))
+        self.send("c", ACK)
+
+    def close(self) -> None:
+        self.send("c", FIN | ACK)
+        self.send("s", FIN | ACK)
+        self.send("c", ACK)
+
+    def packets(self):
+        return list(read_packets(pcap(self.frames)))
 
 
 CONNECTION = [
@@ -98,6 +142,14 @@ def test_summary_tells_handshake_bytes_each_way_and_close():
     text = summarize(list(read_packets(pcap(CONNECTION))))
     assert "handshake: SYN +0.000 ms, SYN-ACK +1.000 ms, ACK +2.000 ms" in text
     assert "close: FIN from client +5.000 ms, FIN from server +6.000 ms" in text
+
+
+def test_tcp_options_give_mss_and_window_scale():
+    flow = Flow()
+    flow.handshake(wscale=(7, 9))
+    syn = flow.packets()[0]
+    assert tcp_option_values(syn.tcp_options) == {"mss": 1460, "wscale": 7}
+    assert tcp_option_values(b"\x01\x03") == {}  # a truncated option ends the list, no loop
 
 
 def test_summary_reports_a_reset_and_a_connection_caught_midway():

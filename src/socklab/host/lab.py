@@ -152,7 +152,7 @@ def start(spec: LabSpec, client: docker.DockerClient) -> Compose:
         raise LabError(f"a lab is already running ({', '.join(sorted(others))}): stop it with `make down` first")
     images = ensure_images(client)
     spec.out.mkdir(parents=True, exist_ok=True)
-    for old in ("capture.pcap", "transcript.txt"):
+    for old in ("capture.pcap", "capture.svg", "transcript.txt"):
         (spec.out / old).unlink(missing_ok=True)
     compose = Compose(lab_environment(spec, images), spec.compose_override)
     env = compose.env
@@ -207,7 +207,7 @@ def run_lab(name: str) -> int:
     transcript.append(verdict)
     if spec.out.is_dir():
         (spec.out / "transcript.txt").write_text("\n".join(transcript) + "\n")
-        print(f"lab {spec.name}: wrote {spec.out / 'transcript.txt'} and {spec.out / 'capture.pcap'}")
+        print(f"lab {spec.name}: wrote transcript.txt, capture.pcap and capture.svg in {spec.out}")
     print(verdict, file=sys.stderr if failures else sys.stdout, flush=True)
     return 1 if failures else 0
 

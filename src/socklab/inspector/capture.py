@@ -1,13 +1,15 @@
-"""Capture the server's traffic with tcpdump; when stopped, summarize it.
+"""Capture the server's traffic with tcpdump; when stopped, show what it holds.
 
 The inspector container shares the server's network namespace, so tcpdump on
 its eth0 sees exactly what the server sends and receives, while the server
 container itself keeps no capture privileges.
 
-    python -m socklab inspector capture --out /out/capture.pcap --filter "port 2121"
+    python -m socklab inspector capture --out /out/capture.pcap --filter "port 2121" --exercise ftp
 
 Runs until SIGTERM or SIGINT (``docker stop``), then stops tcpdump so that
-it flushes the file, hands the file to ``--owner``, and prints the summary.
+it flushes the file, prints the timeline (payload decoded as ``--exercise``)
+and the summary, draws the sequence diagram beside the pcap (capture.svg),
+and hands both files to ``--owner``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
+from socklab.inspector.decoders import EXERCISES
 from socklab.inspector.pcap import PcapError, read_pcap
+from socklab.inspector.sockets import SocketWatcher
 from socklab.inspector.summary import summarize
+from socklab.inspector.svg import sequence_diagram
+from socklab.inspector.timeline import build, collapse, render
 
 DRAIN_SECONDS = 0.5
 
@@ -43,6 +50,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="/out/capture.pcap", help="pcap file to write (default: %(default)s)")
     parser.add_argument("--filter", default="", help="tcpdump filter expression, e.g. 'port 2121'")
     parser.add_argument("--owner", default="", help="UID:GID to give the capture to when done (the host user)")
+    # Not a `choices` list: the lab's name comes from the runner, and a lab
+    # without a decoder should still get its capture, timeline and summary.
+    parser.add_argument("--exercise", default="",
+                        help=f"decode the payload with this exercise's wire format ({', '.join(sorted(EXERCISES))})")
+
+
+def _chown(path: Path, owner: str) -> None:
+    if owner and path.exists():
+        uid, _, gid = owner.partition(":")
+        os.chown(path, int(uid), int(gid or uid))
+
+
+def report(pcap: Path, exercise: str, owner: str = "") -> int:
+    """Print the timeline and the summary of ``pcap``; draw capture.svg beside it."""
+    try:
+        packets = read_pcap(pcap)
+    except (OSError, PcapError) as exc:
+        _say(f"cannot read the capture: {exc}")
+        return 1
+    rows, conversations = build(packets, exercise)
+    shown = collapse(rows)
+    print(render(shown, conversations, exercise), flush=True)
+    print(summarize(packets), flush=True)
+    picture = pcap.with_name("capture.svg")
+    try:
+        picture.write_text(sequence_diagram(shown, conversations, f"{exercise or 'capture'}: {pcap.name}"))
+        _chown(picture, owner)
+    except OSError as exc:  # the transcript matters more than the picture
+        _say(f"cannot write {picture}: {exc}")
+        return 1
+    _say(f"sequence diagram: {picture}")
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
             _say(f"tcpdump failed (exit {tcpdump.returncode}): {' '.join(notes)}")
             return 1
     _say(f"capturing on {args.interface} (filter: {args.filter or 'none'}) to {args.out}")
+    sockets = SocketWatcher().start()
 
     while not stop.wait(0.2):
         if tcpdump.poll() is not None:
@@ -79,15 +119,10 @@ def main(args: argparse.Namespace) -> int:
         tcpdump.send_signal(signal.SIGINT)
         tcpdump.wait(timeout=10)
     relay.join(2)
+    sockets.stop()
     for note in notes:  # tcpdump's own count: "N packets captured", "N dropped by kernel"
         _say(f"tcpdump: {note}")
-    if args.owner:
-        uid, _, gid = args.owner.partition(":")
-        os.chown(args.out, int(uid), int(gid or uid))
-    try:
-        print(summarize(read_pcap(args.out)), flush=True)
-    except (OSError, PcapError) as exc:
-        _say(f"cannot read the capture: {exc}")
-        return 1
-    return 0
+    print(sockets.report(), flush=True)
+    _chown(Path(args.out), args.owner)
+    return report(Path(args.out), args.exercise, args.owner)
 

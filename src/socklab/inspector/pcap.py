@@ -57,6 +57,7 @@ class Packet:
     ack: int = 0
     window: int = 0
     payload: bytes = field(default=b"", repr=False)
+    tcp_options: bytes = field(default=b"", repr=False)
 
     def flag_names(self) -> str:
         return ",".join(name for bit, name in FLAG_NAMES if self.flags & bit)
@@ -66,6 +67,34 @@ class Packet:
         return (self.src, self.sport), (self.dst, self.dport)
 
 
+def tcp_option_values(options: bytes) -> dict[str, int]:
+    """MSS and window scale from a SYN's options: what the timeline needs to show real windows.
+
+    The window field is 16 bits; on a SYN each side may announce a shift
+    (RFC 7323), and once both have, every later window field is that side's
+    value << shift. Without it a 64 KiB window reads as "win=502".
+    """
+    found: dict[str, int] = {}
+    i = 0
+    while i < len(options):  # each step advances at least one byte
+        kind = options[i]
+        if kind == 0:  # end of options
+            break
+        if kind == 1:  # no-op padding
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2:
+            break  # a malformed length: stop rather than loop
+        length = options[i + 1]
+        value = options[i + 2 : i + length]
+        if kind == 2 and len(value) == 2:
+            found["mss"] = struct.unpack("!H", value)[0]
+        elif kind == 3 and len(value) == 1:
+            found["wscale"] = min(value[0], 14)  # RFC 7323: larger shifts are taken as 14
+        i += length
+    return found
+
+
 def _ip_payload(packet: Packet, proto: int, data: bytes) -> None:
     if proto == 6 and len(data) >= 20:
         sport, dport, seq, ack, offset_flags, window = struct.unpack_from("!HHIIHH", data)
@@ -73,6 +102,7 @@ def _ip_payload(packet: Packet, proto: int, data: bytes) -> None:
         packet.proto = "TCP"
         packet.sport, packet.dport, packet.seq, packet.ack, packet.window = sport, dport, seq, ack, window
         packet.flags = offset_flags & 0x3F
+        packet.tcp_options = data[20:header_len]
         packet.payload = data[header_len:]
     elif proto == 17 and len(data) >= 8:
         sport, dport, length = struct.unpack_from("!HHH", data)

@@ -22,10 +22,16 @@ SAMPLE_SECONDS = 0.05
 MAX_CHANGES = 200  # a lab with many clients would otherwise print pages
 
 
+#: Docker's embedded DNS resolver listens inside every container's namespace
+#: on this address: its sockets are Docker's, not the server's.
+DOCKER_DNS = "127.0.0.11:"
+
+
 def ss_snapshot() -> tuple[str, ...]:
     """The namespace's TCP and UDP sockets, one normalised line each, sorted."""
     result = subprocess.run(["ss", "-H", "-t", "-u", "-a", "-n"], capture_output=True, text=True, timeout=5)
-    return tuple(sorted(" ".join(line.split()) for line in result.stdout.splitlines() if line.strip()))
+    lines = (" ".join(line.split()) for line in result.stdout.splitlines() if line.strip())
+    return tuple(sorted(line for line in lines if DOCKER_DNS not in line))
 
 
 def _columns(line: str) -> str:

@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from socklab.inspector.pcap import ACK, FIN, RST, SYN, Packet, read_pcap
+from socklab.inspector.pcap import ACK, FIN, RST, SYN, Packet, read_pcap, tcp_option_values
 from socklab.progress import human_size
 
 Endpoint = tuple[str, int]
@@ -29,6 +29,14 @@ class Direction:
     packets: int = 0
     payload_segments: int = 0
     payload_bytes: int = 0
+    largest: int = 0  # payload of the biggest segment or datagram
+    window_min: int | None = None  # windows this side advertised, scaled when both SYNs allowed it
+    window_max: int = 0
+    wscale: int | None = None  # the shift its SYN announced
+
+    def window(self, value: int) -> None:
+        self.window_min = value if self.window_min is None else min(self.window_min, value)
+        self.window_max = max(self.window_max, value)
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Conversation:
     first: float
     last: float = 0.0
     events: list[tuple[float, str]] = field(default_factory=list)
+    first_data: tuple[float, str] | None = None  # when the first payload byte went, and who sent it
     up: Direction = field(default_factory=Direction)  # client -> server
     down: Direction = field(default_factory=Direction)  # server -> client
 
@@ -46,13 +55,22 @@ class Conversation:
         self.last = packet.time
         from_client = (packet.src, packet.sport) == self.client
         direction = self.up if from_client else self.down
+        other = self.down if from_client else self.up
+        who = "client" if from_client else "server"
         direction.packets += 1
         if packet.payload:
             direction.payload_segments += 1
             direction.payload_bytes += len(packet.payload)
+            direction.largest = max(direction.largest, len(packet.payload))
+            if self.first_data is None:
+                self.first_data = (packet.time, who)
         if self.proto != "TCP":
             return
-        who = "client" if from_client else "server"
+        if packet.flags & SYN:
+            direction.wscale = tcp_option_values(packet.tcp_options).get("wscale")
+        # The window field counts in units of 2**shift once both SYNs announced a shift (RFC 7323).
+        scaled = not packet.flags & SYN and direction.wscale is not None and other.wscale is not None
+        direction.window(packet.window << direction.wscale if scaled else packet.window)
         if packet.flags & SYN:
             self._once("SYN-ACK" if packet.flags & ACK else "SYN", packet.time)
         elif packet.flags & ACK and self._seen("SYN-ACK") and not self._seen("ACK") and from_client:
@@ -61,6 +79,13 @@ class Conversation:
             self._once(f"FIN from {who}", packet.time)
         if packet.flags & RST:
             self._once(f"RST from {who}", packet.time)
+
+    def _offload_note(self) -> str:
+        # On a container's veth the kernel hands tcpdump segments before they
+        # are cut to the MTU (TSO/GRO): 64 KiB "segments" are real captures.
+        if self.proto == "TCP" and max(self.up.largest, self.down.largest) > 1500:
+            return " (over the MTU: captured before segmentation offload cut it)"
+        return ""
 
     def _seen(self, name: str) -> bool:
         return any(event == name for _, event in self.events)
@@ -88,7 +113,19 @@ class Conversation:
             lines.append("  no handshake: UDP sends datagrams without a connection")
         lines.append(f"  client -> server: {amount(self.up)}")
         lines.append(f"  server -> client: {amount(self.down)}")
+        lines.append(f"  largest {'segment' if self.proto == 'TCP' else 'datagram'}: "
+                     f"client {self.up.largest} bytes, server {self.down.largest} bytes"
+                     + self._offload_note())
+        syn = next((t for t, name in self.events if name == "SYN"), None)
+        if self.first_data is not None:
+            since = f"{(self.first_data[0] - syn) * 1000:.3f} ms from SYN to first data" if syn is not None \
+                else f"first data {ms(self.first_data[0])}"
+            lines.append(f"  {since} (the {self.first_data[1]} spoke first)")
         if self.proto == "TCP":
+            both_scaled = self.up.wscale is not None and self.down.wscale is not None
+            lines.append("  windows advertised: " + ", ".join(
+                f"{who} {d.window_min}..{d.window_max} bytes" for who, d in (("client", self.up), ("server", self.down))
+                if d.window_min is not None) + ("" if both_scaled else " (raw field: no window scale seen in both SYNs)"))
             ends = [f"{name} {ms(t)}" for t, name in self.events if name.startswith(("FIN", "RST"))]
             lines.append("  close: " + (", ".join(ends) if ends else "still open when the capture stopped"))
         lines.append(f"  duration: {(self.last - self.first) * 1000:.3f} ms")
