@@ -7,6 +7,7 @@ plugin and v1), since the Makefile promises both, and once interrupted.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -92,6 +93,36 @@ def test_every_lab_runs_end_to_end_and_cleans_up(docker_client, images, lab):
     packets = read_pcap(out / "capture.pcap")
     assert packets and tcpdump_reads(docker_client, images, out) == len(packets)
     assert_nothing_left(docker_client, lab)
+
+
+def run_lab(lab: str, *variables: str) -> str:
+    process = make(f"lab-{lab}", *variables)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    return (ROOT / "labs" / lab / "out" / "transcript.txt").read_text()
+
+
+def test_udp_loss_with_a_fixed_seed_is_the_same_on_every_run(docker_client, images):
+    first = run_lab("udp", "LOSS=0.2", "SEED=7")
+    second = run_lab("udp", "LOSS=0.2", "SEED=7")
+    summary = re.compile(r"^\d+ sent, \d+ received, \d+ lost .*$|^lost: seq .*$", re.M)
+    assert summary.findall(first) and summary.findall(first) == summary.findall(second)
+    recorded = (ROOT / "labs" / "udp" / "out" / "impairment.txt").read_text()
+    assert "--seed 7" in recorded and "loss=0.2" in recorded  # the seed, beside the capture
+    assert_nothing_left(docker_client, "udp")
+
+
+def test_the_slicer_impairment_shows_in_the_capture(docker_client, images):
+    transcript = run_lab("shell", "IMPAIR=slicer")
+    assert "sliced into" in transcript  # the proxy's own account
+    out = ROOT / "labs" / "shell" / "out"
+    listing = docker_client.containers.run(images.inspector, ["tcpdump", "-r", "/out/capture.pcap", "-n",
+                                                              "src port 2222 and greater 60"],
+                                           volumes={str(out): {"bind": "/out", "mode": "ro"}},
+                                           labels={LABEL: "test-labs"}, remove=True, stderr=False).decode()
+    data = [int(n) for n in re.findall(r"length (\d+)", listing) if int(n)]  # ACKs carry none
+    assert len(data) > 10 and max(data) <= 32, data  # every reply segment the client got: 32 bytes at most
+    assert_nothing_left(docker_client, "shell")
 
 
 def test_ctrl_c_tears_the_lab_down(docker_client, images):

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from socklab import DEFAULT_PORTS
-from socklab.connection import Connection
+from socklab.connection import Connection, failure_reason
 from socklab.framing import RemoteProtocolError
 from socklab.ftp import protocol as p
 from socklab.paths import PathRefused, resolve_inside
@@ -63,7 +63,7 @@ class FtpHandler(LabHandler):
                     log.info("%s %s: refused, %s", self.peer, message, failed)
                     self.conn.send(failed.error)
                 except ConnectionError as exc:  # PeerClosed, or a send to a peer that left
-                    log.warning("%s %s: cut short, %s; nothing was kept", self.peer, message, exc)
+                    log.warning("%s %s: cut short, %s; nothing was kept", self.peer, message, failure_reason(exc))
                     return
         except RemoteProtocolError as exc:
             # The stream can no longer be trusted to be framed: say why, then close.

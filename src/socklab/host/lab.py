@@ -55,6 +55,7 @@ class LabSpec:
     server_args: list[str]
     steps: list[Step] = field(default_factory=list)
     capture_filter: str = ""  # tcpdump's filter; default: the lab's port
+    transport: str = "tcp"  # what an impairment proxy relays
 
     @property
     def folder(self) -> Path:
@@ -82,7 +83,7 @@ def load_lab(name: str) -> LabSpec:
     data = tomllib.loads(path.read_text())
     steps = [Step(s["title"], list(s["run"])) for s in data.get("steps", [])]
     return LabSpec(name, data["title"], int(data["port"]), list(data.get("server_args", [])), steps,
-                   data.get("capture_filter", ""))
+                   data.get("capture_filter", ""), data.get("transport", "tcp"))
 
 
 def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
@@ -97,6 +98,12 @@ def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
         "SOCKLAB_SERVER_IP": str(subnet.network_address + 10),
         "SOCKLAB_CLIENT_IP": str(subnet.network_address + 20),
         "SOCKLAB_OWNER": f"{os.getuid()}:{os.getgid()}",
+        "SOCKLAB_TRANSPORT": spec.transport,
+        # `make lab-shell IMPAIR=slicer`, `make lab-udp LOSS=0.2 SEED=7`: make
+        # exports command-line variables to the runner.
+        "SOCKLAB_IMPAIR": os.environ.get("IMPAIR", ""),
+        "SOCKLAB_LOSS": os.environ.get("LOSS", ""),
+        "SOCKLAB_SEED": os.environ.get("SEED", "1"),
     }
     if images is not None:
         env["SOCKLAB_LAB_IMAGE"] = images.lab
@@ -152,12 +159,15 @@ def start(spec: LabSpec, client: docker.DockerClient) -> Compose:
         raise LabError(f"a lab is already running ({', '.join(sorted(others))}): stop it with `make down` first")
     images = ensure_images(client)
     spec.out.mkdir(parents=True, exist_ok=True)
-    for old in ("capture.pcap", "capture.svg", "transcript.txt"):
+    for old in ("capture.pcap", "capture.svg", "transcript.txt", "impairment.txt"):
         (spec.out / old).unlink(missing_ok=True)
     compose = Compose(lab_environment(spec, images), spec.compose_override)
     env = compose.env
     print(f"lab {spec.name}: network {env['SOCKLAB_SUBNET']}, server {env['SOCKLAB_SERVER_IP']}, "
           f"client {env['SOCKLAB_CLIENT_IP']}, inspector in the server's network namespace", flush=True)
+    if env["SOCKLAB_IMPAIR"] or env["SOCKLAB_LOSS"]:
+        print(f"lab {spec.name}: impaired ({spec.transport} port {spec.port}): IMPAIR={env['SOCKLAB_IMPAIR'] or '-'} "
+              f"LOSS={env['SOCKLAB_LOSS'] or '-'} SEED={env['SOCKLAB_SEED']}; the inspector's log says what it did", flush=True)
     compose.run("up", "-d", "--no-build")
     _wait_for_log(client, "server", "listening on")
     _wait_for_log(client, "inspector", "capturing on")

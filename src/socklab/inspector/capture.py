@@ -24,6 +24,7 @@ from pathlib import Path
 
 from socklab.inspector.decoders import EXERCISES
 from socklab.inspector.pcap import PcapError, read_pcap
+from socklab.inspector.redirect import ImpairedPath
 from socklab.inspector.sockets import SocketWatcher
 from socklab.inspector.summary import summarize
 from socklab.inspector.svg import sequence_diagram
@@ -50,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="/out/capture.pcap", help="pcap file to write (default: %(default)s)")
     parser.add_argument("--filter", default="", help="tcpdump filter expression, e.g. 'port 2121'")
     parser.add_argument("--owner", default="", help="UID:GID to give the capture to when done (the host user)")
+    impair = parser.add_argument_group("impairment (a proxy in the path, see socklab.inspector.redirect)")
+    impair.add_argument("--impair", default="", metavar="SCENARIO|SPEC",
+                        help="slicer, merger, slow, reset, blackhole, lossy, or a spec such as delay=50ms,jitter=10ms")
+    impair.add_argument("--loss", default="", metavar="FRACTION", help="datagrams or segments lost, e.g. 0.2")
+    impair.add_argument("--seed", type=int, default=1, help="seed of every random choice (default: %(default)s)")
+    impair.add_argument("--port", type=int, default=0, help="the server's port to impair")
+    impair.add_argument("--transport", choices=("tcp", "udp"), default="tcp", help="(default: %(default)s)")
     # Not a `choices` list: the lab's name comes from the runner, and a lab
     # without a decoder should still get its capture, timeline and summary.
     parser.add_argument("--exercise", default="",
@@ -89,6 +97,17 @@ def main(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
+    impaired = None
+    if args.impair or args.loss:
+        record = str(Path(args.out).with_name("impairment.txt"))  # the seed, beside the capture
+        impaired = ImpairedPath(args.port, args.transport, args.impair, args.loss, args.seed, record)
+        try:
+            impaired.start()
+        except RuntimeError as exc:
+            _say(str(exc))
+            return 1
+        _say(f"impairing port {args.port}/{args.transport} through a proxy: {impaired.log[0] if impaired.log else ''}")
+
     # --immediate-mode and -U: each packet reaches the file as it comes, so
     # the file is complete up to the moment we stop. -B: a 32 MiB kernel
     # buffer, because a lab's bulk transfer arrives faster than tcpdump
@@ -120,6 +139,10 @@ def main(args: argparse.Namespace) -> int:
         tcpdump.wait(timeout=10)
     relay.join(2)
     sockets.stop()
+    if impaired:
+        proxy_log = impaired.stop()
+        _chown(Path(args.out).with_name("impairment.txt"), args.owner)
+        print("the impairment proxy's log:\n" + "\n".join(f"  {line}" for line in proxy_log), flush=True)
     for note in notes:  # tcpdump's own count: "N packets captured", "N dropped by kernel"
         _say(f"tcpdump: {note}")
     print(sockets.report(), flush=True)

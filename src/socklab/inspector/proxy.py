@@ -304,6 +304,10 @@ class ProxyHandler(socketserver.BaseRequestHandler):
             self.request.close()
             return
         log.info("%s connected; relaying to %s", name, peer_name(self.server.target))
+        for sock in (self.request, upstream):
+            # No Nagle: each write leaves as its own segment, so the slices
+            # the impairment makes are the segments the capture shows.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Connection(self.request, upstream, self.server.impairment, name)
         with self.server.lock:
             self.server.connections.add(conn)
