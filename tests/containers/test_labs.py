@@ -125,6 +125,27 @@ def test_the_slicer_impairment_shows_in_the_capture(docker_client, images):
     assert_nothing_left(docker_client, "shell")
 
 
+def test_a_lab_folder_can_hold_its_own_scenario(docker_client, images):
+    transcript = run_lab("udp", "IMPAIR=flaky")  # labs/udp/flaky.impair
+    assert "impairment flaky:" in transcript and "duplicated" in transcript
+    duplicates = re.search(r"^\d+ sent, \d+ received, \d+ lost .*, (\d+) duplicates", transcript, re.M)
+    assert duplicates and int(duplicates.group(1)) > 0  # the scenario's dup=0.2 reached the pinger
+    assert_nothing_left(docker_client, "udp")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_trace_shows_the_servers_socket_calls_beside_python_s(docker_client, images, lab):
+    transcript = run_lab(lab, "TRACE=1")
+    calls = transcript.split("== server system calls", 1)[1].split("== inspector", 1)[0]
+    for expected in ("] socket(", "<- socket.socket()", "] bind(", "<- sock.bind(address)"):
+        assert expected in calls, calls[:3000]
+    # a TCP server accepts; the UDP one only receives
+    assert ("] recvfrom(" if lab == "udp" else "] accept4(") in calls, calls[:3000]
+    server_log = transcript.split("== server log", 1)[1].split("== server system calls", 1)[0]
+    assert "socket(" not in server_log  # the trace is taken out of the server's own log
+    assert_nothing_left(docker_client, lab)
+
+
 def test_ctrl_c_tears_the_lab_down(docker_client, images):
     process = make("lab-ftp", start_new_session=True)
     seen = []

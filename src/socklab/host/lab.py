@@ -27,6 +27,7 @@ from socklab import LABEL
 from socklab.host.compose import PROJECT, Compose, ComposeError
 from socklab.host.images import ImageError, ensure_images
 from socklab.host.paths import LABS_DIR
+from socklab.inspector.syscalls import annotate, without_trace
 
 try:
     import tomllib
@@ -101,14 +102,30 @@ def lab_environment(spec: LabSpec, images=None) -> dict[str, str]:
         "SOCKLAB_TRANSPORT": spec.transport,
         # `make lab-shell IMPAIR=slicer`, `make lab-udp LOSS=0.2 SEED=7`: make
         # exports command-line variables to the runner.
-        "SOCKLAB_IMPAIR": os.environ.get("IMPAIR", ""),
+        "SOCKLAB_IMPAIR": impairment(spec, os.environ.get("IMPAIR", "")),
         "SOCKLAB_LOSS": os.environ.get("LOSS", ""),
         "SOCKLAB_SEED": os.environ.get("SEED", "1"),
+        # TRACE=1: the server runs under strace from its first call; -yy names
+        # each descriptor (TCP, UDP, file), -tt stamps the time, -f follows
+        # threads; the trace goes to stderr, into the server's log.
+        "SOCKLAB_SERVER_WRAPPER": "strace -f -tt -yy -qq -e trace=%network,close" if tracing() else "",
     }
     if images is not None:
         env["SOCKLAB_LAB_IMAGE"] = images.lab
         env["SOCKLAB_INSPECTOR_IMAGE"] = images.inspector
     return env
+
+
+def impairment(spec: LabSpec, name: str) -> str:
+    """IMPAIR as the inspector will read it: a lab's own scenario file, where
+    labs/<lab>/<name>.impair exists (mounted at /lab), else as given."""
+    if name and "=" not in name and (spec.folder / f"{name}.impair").is_file():
+        return f"/lab/{name}.impair"
+    return name
+
+
+def tracing() -> bool:
+    return os.environ.get("TRACE", "") not in ("", "0")
 
 
 def running_labs(client: docker.DockerClient) -> set[str]:
@@ -199,8 +216,13 @@ def run_lab(name: str) -> int:
                 failures.append(f"step '{step.title}' exited {status}")
                 break
         compose.run("stop", "--timeout", "20", "inspector", capture=True)
-        for service, title in (("server", "server log"), ("inspector", "inspector: what crossed the network")):
-            section = f"== {title}\n{_service_logs(client, service).rstrip()}"
+        server_log = _service_logs(client, "server")
+        sections = [("server log", without_trace(server_log))]
+        if tracing():
+            sections.append(("server system calls", annotate(server_log)))
+        sections.append(("inspector: what crossed the network", _service_logs(client, "inspector")))
+        for title, text in sections:
+            section = f"== {title}\n{text.rstrip()}"
             print(section, flush=True)
             transcript.append(section)
         capture = spec.out / "capture.pcap"
