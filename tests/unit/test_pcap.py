@@ -157,3 +157,13 @@ def test_summary_reports_a_reset_and_a_connection_caught_midway():
     text = summarize(packets)
     assert "handshake: not captured" in text
     assert "close: RST from server" in text
+
+
+def test_the_first_fragment_of_a_datagram_is_marked():
+    udp = struct.pack("!HHHH", 5555, 9999, 8 + 3000, 0) + bytes(1472)
+    first = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 7, 0x2000, 64, 17, 0,
+                        bytes([10, 99, 0, 20]), bytes([10, 99, 0, 10])) + udp  # MF set, offset 0
+    (packet,) = read_packets(pcap([(1.0, ethernet(first))]))
+    assert packet.proto == "UDP" and packet.more_fragments and len(packet.payload) == 1472
+    (whole,) = read_packets(pcap([(1.0, ethernet(ipv4("10.99.0.20", "10.99.0.10", 17, udp[:8] + b"hi")))]))
+    assert not whole.more_fragments

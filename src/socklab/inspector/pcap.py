@@ -57,6 +57,9 @@ class Packet:
     ack: int = 0
     window: int = 0
     payload: bytes = field(default=b"", repr=False)
+    #: IPv4 "more fragments": this packet holds only the start of its datagram
+    #: (a UDP header's length then counts bytes that follow in other packets)
+    more_fragments: bool = False
     tcp_options: bytes = field(default=b"", repr=False)
 
     def flag_names(self) -> str:
@@ -118,7 +121,9 @@ def _ipv4(packet: Packet, data: bytes) -> None:
         return
     ihl = (data[0] & 0x0F) * 4
     total_length, = struct.unpack_from("!H", data, 2)
-    fragment_offset = struct.unpack_from("!H", data, 6)[0] & 0x1FFF
+    flags_and_offset = struct.unpack_from("!H", data, 6)[0]
+    fragment_offset = flags_and_offset & 0x1FFF
+    packet.more_fragments = bool(flags_and_offset & 0x2000)  # the IP "MF" flag
     packet.src = str(ipaddress.IPv4Address(data[12:16]))
     packet.dst = str(ipaddress.IPv4Address(data[16:20]))
     if fragment_offset:
