@@ -31,7 +31,7 @@ import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from socklab.framing import PeerClosed
 from socklab.server import LabHandler, LabTCPServer, peer_name, serve_forever
@@ -156,27 +156,27 @@ class _Client:
     closed: bool = False
 
 
-class SelectorsServer:
-    """One thread serves every client: it only touches sockets that are ready."""
+class SelectorLoop:
+    """socketserver's API around a one-thread selectors loop.
 
-    mode = "selectors"
-    request_queue_size = 64
+    ``serve_forever`` / ``shutdown`` (from another thread) / ``server_close``
+    and the context manager, for the servers that wait on many sockets at once
+    (the selectors echo server, the inspector's UDP proxy). A subclass hands
+    over its bound socket and says what to do when it is ready
+    (``_on_listener``), when another registered socket is (``_on_ready``, with
+    the data it was registered with), and on every turn (``_tick``).
+    """
 
-    def __init__(self, address: tuple[str, int], new_session: SessionFactory, idle_timeout: float) -> None:
-        self.new_session = new_session
-        self.idle_timeout = idle_timeout
-        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        # create_server sets SO_REUSEADDR: a restarted server must not wait out TIME_WAIT.
-        self.socket = socket.create_server(address, family=family, backlog=self.request_queue_size)
-        self.socket.setblocking(False)  # accept() would otherwise block the one thread
-        self.server_address = self.socket.getsockname()
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self.socket.setblocking(False)  # a blocking call would stall the one thread
+        self.server_address = sock.getsockname()
         self.selector = selectors.DefaultSelector()  # epoll on Linux
-        self.selector.register(self.socket, selectors.EVENT_READ, None)
-        self._clients: dict[int, _Client] = {}
+        self.selector.register(sock, selectors.EVENT_READ, None)
         self._stop = threading.Event()
         self._stopped = threading.Event()
 
-    def __enter__(self) -> SelectorsServer:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -187,12 +187,12 @@ class SelectorsServer:
         self._stopped.clear()
         try:
             while not self._stop.is_set():
-                for key, mask in self.selector.select(timeout=poll_interval):
+                for key, mask in self.selector.select(self._select_timeout(poll_interval)):
                     if key.data is None:
-                        self._accept()
+                        self._on_listener()
                     else:
-                        self._service(key.data, mask)
-                self._expire(time.monotonic())
+                        self._on_ready(key.data, mask)
+                self._tick(time.monotonic())
         finally:
             self._stopped.set()
 
@@ -202,10 +202,52 @@ class SelectorsServer:
         self._stopped.wait()
 
     def server_close(self) -> None:
-        for client in list(self._clients.values()):
-            self._close(client)
+        self._close_all()
         self.selector.close()
         self.socket.close()
+
+    def _select_timeout(self, poll_interval: float) -> float:
+        return poll_interval
+
+    def _on_listener(self) -> None:
+        raise NotImplementedError
+
+    def _on_ready(self, data: Any, mask: int) -> None:
+        raise NotImplementedError
+
+    def _tick(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _close_all(self) -> None:
+        raise NotImplementedError
+
+
+class SelectorsServer(SelectorLoop):
+    """One thread serves every client: it only touches sockets that are ready."""
+
+    mode = "selectors"
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], new_session: SessionFactory, idle_timeout: float) -> None:
+        self.new_session = new_session
+        self.idle_timeout = idle_timeout
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        # create_server sets SO_REUSEADDR: a restarted server must not wait out TIME_WAIT.
+        super().__init__(socket.create_server(address, family=family, backlog=self.request_queue_size))
+        self._clients: dict[int, _Client] = {}
+
+    def _on_listener(self) -> None:
+        self._accept()
+
+    def _on_ready(self, client: _Client, mask: int) -> None:
+        self._service(client, mask)
+
+    def _tick(self, now: float) -> None:
+        self._expire(now)
+
+    def _close_all(self) -> None:
+        for client in list(self._clients.values()):
+            self._close(client)
 
     def _accept(self) -> None:
         for _ in range(self.request_queue_size):  # bounded: a flood of connects must not starve the others

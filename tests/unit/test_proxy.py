@@ -65,14 +65,13 @@ class Sink(socketserver.BaseRequestHandler):
 
 
 @pytest.fixture
-def tcp(run_in_thread):
-    """start(handler, spec) -> the proxy's address, with a server of that handler behind it."""
+def behind_proxy(run_in_thread):
+    """start(server, proxy_class, spec, seed) -> the proxy's address; both stopped at teardown."""
     started = []
 
-    def start(handler, spec="", seed=1):
-        server = _Servers(("127.0.0.1", 0), handler)
+    def start(server, proxy_class, spec, seed):
         run_in_thread(server.serve_forever, 0.05)
-        proxy = px.TcpProxy(("127.0.0.1", 0), server.server_address, parse(spec, seed))
+        proxy = proxy_class(("127.0.0.1", 0), server.server_address, parse(spec, seed))
         run_in_thread(proxy.serve_forever, 0.05)
         started.extend([proxy, server])
         return proxy.server_address
@@ -84,22 +83,15 @@ def tcp(run_in_thread):
 
 
 @pytest.fixture
-def udp(run_in_thread):
+def tcp(behind_proxy):
+    """start(handler, spec) -> the proxy's address, with a server of that handler behind it."""
+    return lambda handler, spec="", seed=1: behind_proxy(_Servers(("127.0.0.1", 0), handler), px.TcpProxy, spec, seed)
+
+
+@pytest.fixture
+def udp(behind_proxy):
     """start(spec, seed) -> the proxy's address, with a UDP echo server behind it."""
-    started = []
-
-    def start(spec="", seed=50):
-        server = UdpEchoServer(("127.0.0.1", 0))
-        run_in_thread(server.serve_forever, 0.05)
-        proxy = px.UdpProxy(("127.0.0.1", 0), server.server_address, parse(spec, seed))
-        run_in_thread(proxy.serve_forever, 0.05)
-        started.extend([proxy, server])
-        return proxy.server_address
-
-    yield start
-    for server in started:
-        server.shutdown()
-        server.server_close()
+    return lambda spec="", seed=50: behind_proxy(UdpEchoServer(("127.0.0.1", 0)), px.UdpProxy, spec, seed)
 
 
 def connect(address, timeout=TIMEOUT) -> socket.socket:

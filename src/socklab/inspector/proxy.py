@@ -56,6 +56,7 @@ from socklab.inspector.impair import (
     scenario,
     segments,
 )
+from socklab.loops import SelectorLoop
 from socklab.server import LabTCPServer, peer_name, serve_forever, setup_logging, unsent_bytes
 from socklab.udp import protocol as udp_protocol
 
@@ -363,59 +364,40 @@ class _Send:
     done: bool = False
 
 
-class UdpProxy:
+class UdpProxy(SelectorLoop):
     """Relays datagrams between clients and ``target``, impaired; one thread."""
 
     def __init__(self, address: tuple[str, int], target: tuple[str, int], impairment: Impairment) -> None:
         self.target = target
         self.impairment = impairment.check("udp")
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_DGRAM)
-        self.socket.bind(address)
-        self.socket.setblocking(False)
-        self.server_address = self.socket.getsockname()
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.socket, selectors.EVENT_READ, None)
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind(address)
+        super().__init__(sock)
         self.clients: OrderedDict[Any, _UdpClient] = OrderedDict()
         self._timers: list[tuple[float, int, _Send]] = []  # (when, tie-breaker, datagram)
         self._ties = itertools.count()
-        self._stop = threading.Event()
-        self._stopped = threading.Event()
         self.dropped = self.relayed = 0
 
-    def __enter__(self) -> UdpProxy:
-        return self
+    def _select_timeout(self, poll_interval: float) -> float:
+        # wake for the next held datagram, not only every poll_interval
+        if self._timers:
+            return max(0.0, min(poll_interval, self._timers[0][0] - time.monotonic()))
+        return poll_interval
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.server_close()
+    def _on_listener(self) -> None:
+        self._from_clients()
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        self._stop.clear()
-        self._stopped.clear()
-        try:
-            while not self._stop.is_set():
-                timeout = poll_interval
-                if self._timers:
-                    timeout = max(0.0, min(timeout, self._timers[0][0] - time.monotonic()))
-                for key, _ in self.selector.select(timeout):
-                    if key.data is None:
-                        self._from_clients()
-                    else:
-                        self._from_server(key.data)
-                self._fire_timers(time.monotonic())
-                self._expire(time.monotonic())
-        finally:
-            self._stopped.set()
+    def _on_ready(self, client: _UdpClient, mask: int) -> None:
+        self._from_server(client)
 
-    def shutdown(self) -> None:
-        self._stop.set()
-        self._stopped.wait()
+    def _tick(self, now: float) -> None:
+        self._fire_timers(now)
+        self._expire(now)
 
-    def server_close(self) -> None:
+    def _close_all(self) -> None:
         for client in list(self.clients.values()):
             self._forget(client)
-        self.selector.close()
-        self.socket.close()
 
     def _client(self, address: Any) -> _UdpClient | None:
         client = self.clients.get(address)
