@@ -148,6 +148,30 @@ def test_merging_makes_small_writes_arrive_together(tcp):
     assert error is None and rest == []
 
 
+class Merged(socketserver.BaseRequestHandler):
+    """Sends three echo lines in one write, as a server under load might."""
+
+    def handle(self):
+        self.request.settimeout(TIMEOUT)
+        self.request.sendall(b"ONE\nTWO\nTHREE\n")
+        while self.request.recv(65536):
+            pass
+
+
+def test_frames_sends_each_message_alone(behind_proxy):
+    """frames=: the tutorials' network: one recv, one message, even when the sender merged them."""
+    server = _Servers(("127.0.0.1", 0), Merged)
+    address = behind_proxy(server, lambda a, t, i: px.TcpProxy(a, t, i, "echo"), "frames=100ms", 1)
+    with connect(address) as sock:
+        chunks = [sock.recv(65536) for _ in range(3)]
+    assert chunks == [b"ONE\n", b"TWO\n", b"THREE\n"]
+
+
+def test_frames_needs_the_exercise():
+    with pytest.raises(px.ImpairmentError, match="--exercise"):
+        px.TcpProxy(("127.0.0.1", 0), ("127.0.0.1", 9), parse("frames=10ms"))
+
+
 def test_reset_after_n_bytes(tcp):
     with connect(tcp(Blob, "reset=4000")) as sock:
         chunks, error = read_all(sock)

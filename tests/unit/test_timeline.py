@@ -328,3 +328,22 @@ def test_capture_report_on_a_broken_file_says_so(tmp_path, capsys):
     assert capture.report(path, "ftp") == 1
     assert "cannot read the capture" in capsys.readouterr().out
 
+
+
+def test_message_cutter_finds_ftp_message_ends():
+    from socklab.ftp import protocol as p
+    from socklab.inspector.decoders import MessageCutter, streams_for
+
+    _, down = streams_for("ftp")
+    cutter = MessageCutter(down)
+    ok = p.HEADER.pack(b"O", 5) + b"ready"
+    pieces = cutter.cut(ok + ok[:3])
+    assert pieces == [(ok, True), (ok[:3], False)]
+    assert cutter.cut(ok[3:]) == [(ok[3:], True)]
+
+
+def test_message_cutter_on_echo_lines():
+    from socklab.inspector.decoders import MessageCutter, streams_for
+
+    up, _ = streams_for("echo")
+    assert MessageCutter(up).cut(b"a\nbc\nd") == [(b"a\n", True), (b"bc\n", True), (b"d", False)]

@@ -371,3 +371,31 @@ def streams_for(exercise: str) -> tuple[Guarded, Guarded] | None:
     except ImportError:  # an exercise missing from this image: show the packets, undecoded
         return None
     return Guarded(up, f"{exercise} client->server"), Guarded(down, f"{exercise} server->client")
+
+
+class MessageCutter:
+    """Cuts one direction's bytes where the exercise's messages end (the proxy's ``frames=``).
+
+    Fed a byte at a time, the decoder names a message on the byte that completes
+    it: that is a boundary. A body's pieces (``Note.data``) are not messages; the
+    note that ends a body is. Bytes after the last boundary are returned as a
+    piece of their own, not yet ended: the rest of that message comes later.
+    A byte at a time costs a few microseconds each: meant for the short
+    exchanges of ``make check``, not for bulk transfers.
+    """
+
+    def __init__(self, stream: Guarded) -> None:
+        self.stream = stream
+
+    def cut(self, data: bytes) -> list[tuple[bytes, bool]]:
+        """``data`` as (piece, ends_a_message) pairs, in order."""
+        pieces, start = [], 0
+        for end in range(1, len(data) + 1):
+            if self.stream.failed:  # undecodable: no boundaries left to trust
+                break
+            if any(not note.data for note in self.stream.feed(data[end - 1:end])):
+                pieces.append((data[start:end], True))
+                start = end
+        if start < len(data):
+            pieces.append((data[start:], False))
+        return pieces

@@ -15,6 +15,10 @@ A spec is ``key=value`` pairs separated by commas::
                    (default 1ms): the receiver's recv() gets partial messages
     merge=T        TCP: hold what arrives for T, then send it as one write:
                    several messages arrive in one recv() (sticky packets)
+    frames=T       TCP: the opposite of merge, the network the tutorials
+                   assume: each protocol message (as the exercise's decoder
+                   cuts the stream) sent as its own write, T after the last;
+                   needs the proxy's --exercise
     reset=N        TCP: pass N bytes, then reset both sides (RST)
     blackhole=N    TCP: pass N bytes, then pass nothing more, and keep the
                    connection open: the peer waits, then times out
@@ -48,7 +52,7 @@ REORDER_HOLD = 1.0
 DEFAULT_SLICE_GAP = 0.001
 
 DIRECTIONS = ("both", "to-server", "to-client")
-TCP_ONLY = ("slice", "merge", "reset", "blackhole")
+TCP_ONLY = ("slice", "merge", "frames", "reset", "blackhole")
 UDP_ONLY = ("loss", "dup", "reorder")
 
 SCENARIOS = {
@@ -120,6 +124,7 @@ class Impairment:
     slice_size: int = 0  # bytes; 0: writes pass whole
     slice_gap: float = DEFAULT_SLICE_GAP
     merge: float = 0.0  # seconds
+    frames: float = 0.0  # seconds between messages; 0: writes pass as they come
     reset_after: int | None = None  # bytes
     blackhole_after: int | None = None  # bytes
     loss: float = 0.0
@@ -159,6 +164,8 @@ class Impairment:
             out["slice"] = f"{self.slice_size}:{_ms(self.slice_gap)}"
         if self.merge:
             out["merge"] = _ms(self.merge)
+        if self.frames:
+            out["frames"] = _ms(self.frames)
         if self.reset_after is not None:
             out["reset"] = str(self.reset_after)
         if self.blackhole_after is not None:
@@ -185,6 +192,8 @@ class Impairment:
             parts.append(f"writes cut into {self.slice_size}-byte segments {_ms(self.slice_gap)} apart")
         if self.merge:
             parts.append(f"writes held {_ms(self.merge)} and sent together")
+        if self.frames:
+            parts.append(f"each message sent alone, {_ms(self.frames)} after the one before")
         if self.reset_after is not None:
             parts.append(f"reset (RST) after {self.reset_after} bytes")
         if self.blackhole_after is not None:
@@ -198,11 +207,11 @@ class Impairment:
         return f"impairment{name}: {what}{where} [--impair {self.spec()} --seed {self.seed}]"
 
 
-_KEYS = ("delay", "jitter", "rate", "slice", "merge", "reset", "blackhole", "loss", "dup", "reorder", "dir")
+_KEYS = ("delay", "jitter", "rate", "slice", "merge", "frames", "reset", "blackhole", "loss", "dup", "reorder", "dir")
 
 
 def _setting(key: str, value: str) -> dict[str, object]:
-    if key in ("delay", "jitter", "merge"):
+    if key in ("delay", "jitter", "merge", "frames"):
         return {key: _duration(key, value)}
     if key == "rate":
         return {"rate": _rate(key, value)}

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from socklab.inspector.decoders import EXERCISES, MessageCutter, streams_for
 from socklab.inspector.impair import (
     REORDER_HOLD,
     Decider,
@@ -88,13 +89,18 @@ _LINGER_RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 class _Connection:
     """One relayed connection: two directions, and the abort that ends both."""
 
-    def __init__(self, client: socket.socket, upstream: socket.socket, impairment: Impairment, name: str) -> None:
+    def __init__(self, client: socket.socket, upstream: socket.socket, impairment: Impairment, name: str,
+                 exercise: str = "") -> None:
         self.client, self.upstream, self.name = client, upstream, name
         self.aborted = threading.Event()
         self._lock = threading.Lock()
+        # frames=: each direction cut at message ends by the exercise's decoder
+        # (a fresh pair per connection: the two directions may share state).
+        streams = streams_for(exercise) if impairment.frames else None
+        cutters = [MessageCutter(s) for s in streams] if streams else [None, None]
         self.directions = [
-            _Direction(self, client, upstream, "to-server", "client->server", impairment),
-            _Direction(self, upstream, client, "to-client", "server->client", impairment),
+            _Direction(self, client, upstream, "to-server", "client->server", impairment, cutter=cutters[0]),
+            _Direction(self, upstream, client, "to-client", "server->client", impairment, cutter=cutters[1]),
         ]
 
     def run(self) -> None:
@@ -132,6 +138,7 @@ class _Direction:
     direction: str  # to-server or to-client, as Impairment.applies() says
     label: str
     impairment: Impairment
+    cutter: MessageCutter | None = None  # frames=: where messages end
     passed: int = 0  # bytes sent on
     blackholed: bool = False
     logged: int = 0
@@ -222,6 +229,8 @@ class _Direction:
         if not self.on:
             return self._send(data)
         imp = self.impairment
+        if imp.frames and self.cutter:
+            return self._send_messages(data)
         self.release = max(arrived + self.decider.delay(), self.release)
         if not self._wait_until(self.release):
             return False
@@ -250,6 +259,15 @@ class _Direction:
                 log.warning("%s %s: silent after %d bytes (blackhole): nothing more passes, the connection stays open",
                             self.conn.name, self.label, self.passed)
                 return True
+        return True
+
+    def _send_messages(self, data: bytes) -> bool:
+        """frames=: each message its own write, the next one ``frames`` later."""
+        for piece, ends_message in self.cutter.cut(data):
+            if not self._wait_until(self.release) or not self._send(piece):
+                return False
+            if ends_message:
+                self.release = time.monotonic() + self.impairment.frames
         return True
 
     def _send(self, data: bytes) -> bool:
@@ -309,7 +327,7 @@ class ProxyHandler(socketserver.BaseRequestHandler):
             # No Nagle: each write leaves as its own segment, so the slices
             # the impairment makes are the segments the capture shows.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(self.request, upstream, self.server.impairment, name)
+        conn = _Connection(self.request, upstream, self.server.impairment, name, self.server.exercise)
         with self.server.lock:
             self.server.connections.add(conn)
         try:
@@ -322,9 +340,13 @@ class ProxyHandler(socketserver.BaseRequestHandler):
 class TcpProxy(LabTCPServer):
     """Accepts clients and relays each to ``target`` in its own thread."""
 
-    def __init__(self, address: tuple[str, int], target: tuple[str, int], impairment: Impairment) -> None:
+    def __init__(self, address: tuple[str, int], target: tuple[str, int], impairment: Impairment,
+                 exercise: str = "") -> None:
         self.target = target
         self.impairment = impairment.check("tcp")
+        if self.impairment.frames and not exercise:
+            raise ImpairmentError("frames= cuts the stream at message ends: it needs --exercise (ftp, echo...)")
+        self.exercise = exercise
         self.connections: set[_Connection] = set()
         self.lock = threading.Lock()
         self.numbers = itertools.count(1)
@@ -538,6 +560,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="slicer, merger, slow, reset, blackhole, lossy, or a file holding a spec")
     parser.add_argument("--impair", default="", metavar="SPEC",
                         help="e.g. delay=50ms,jitter=10ms or loss=0.2,dup=0.05 (after --scenario: overrides it)")
+    parser.add_argument("--exercise", default="", choices=["", *EXERCISES],
+                        help="the protocol relayed, for frames= (which needs to know where messages end)")
     parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: a random one, logged)")
     parser.add_argument("--record", default="", metavar="FILE",
                         help="also write the impairment and its seed to this file, e.g. /out/impairment.txt")
@@ -553,7 +577,10 @@ def main(args: argparse.Namespace) -> int:
     setup_logging("proxy")
     try:
         impairment = impairment_from(args)
-        proxy = (TcpProxy if args.transport == "tcp" else UdpProxy)(args.listen, args.to, impairment)
+        if args.transport == "tcp":
+            proxy = TcpProxy(args.listen, args.to, impairment, args.exercise)
+        else:
+            proxy = UdpProxy(args.listen, args.to, impairment)
     except ImpairmentError as exc:
         log.error("%s", exc)
         return 2
