@@ -13,6 +13,7 @@ exercise's pure ``protocol`` module; this class only moves bytes:
 
 from __future__ import annotations
 
+import mmap
 import socket
 from typing import Any, BinaryIO, Callable, Protocol
 
@@ -53,7 +54,11 @@ class Connection:
         self.sock = sock
         self.decoder = decoder
         self._encode = encode
-        self._buffer = bytearray(chunk_size)
+        # Anonymous memory, not bytearray(chunk_size): a bytearray is zeroed
+        # at once, so a thousand idle connections would hold a thousand full
+        # buffers (1 GiB for ftp's). The kernel gives these pages only as
+        # recv/read first write them: an idle connection costs none.
+        self._buffer = mmap.mmap(-1, chunk_size)
         self._view = memoryview(self._buffer)
 
     def send(self, *messages: Any) -> None:

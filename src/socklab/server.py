@@ -5,7 +5,8 @@ accept loop and the concurrency; a handler object serves one connection.
 
     socketserver.TCPServer           accept loop, one client at a time
       + ThreadingMixIn               a thread per connection
-      = LabTCPServer                 + logging, idle timeout, SIGTERM
+      = LabTCPServer                 + logging, idle timeout, SIGTERM,
+                                       a cap on connections at once
     socketserver.BaseRequestHandler
       = LabHandler                   + the ways a client can vanish, logged
         -> each exercise's handler implements serve()
@@ -13,6 +14,12 @@ accept loop and the concurrency; a handler object serves one connection.
 What a single client does -- vanish mid-transfer, send garbage, go silent --
 ends that client's connection with a log line. It never reaches the accept
 loop, so the server keeps serving everyone else.
+
+A thread per connection is the lesson of the threaded mode, and its cost: a
+thousand idle peers are a thousand threads, and threads count against the
+container's pids limit (docker-compose.yml sizes it for ``max_connections``).
+One connection over the cap -- or one the kernel gives no thread -- is
+refused with a log line and closed, instead of a traceback per connection.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import socketserver
 import struct
 import sys
 import termios
+import threading
 from typing import Any
 
 from socklab.framing import LocalProtocolError, PeerClosed, ProtocolError
@@ -66,12 +74,34 @@ class LabTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True  # a stuck client must not keep the process alive on stop
     block_on_close = False
     request_queue_size = 64
+    #: Connections served at once, a thread each; the next is refused until one ends.
+    max_connections = 1024
 
     def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler], idle_timeout: float):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.idle_timeout = idle_timeout
+        self._slots = threading.BoundedSemaphore(self.max_connections)
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            return self._refuse(request, client_address, f"{self.max_connections} connections are open, the limit")
+        try:
+            super().process_request(request, client_address)  # ThreadingMixIn: starts the thread
+        except RuntimeError as exc:  # "can't start new thread": most likely the container's pids limit
+            self._slots.release()
+            self._refuse(request, client_address, f"no thread to serve it ({exc})")
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: Any, client_address: Any, why: str) -> None:
+        log.warning("%s refused: %s", peer_name(client_address), why)
+        self.shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # LabHandler already reports what a client can do wrong; anything that

@@ -88,3 +88,17 @@ def test_a_server_that_vanishes_mid_body_leaves_no_file(tmp_path):
         with pytest.raises(ConnectionError, match="middle of a message"):
             c.get("f", tmp_path / "f")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_uploads_a_killed_server_left_are_removed_at_the_next_start(tmp_path):
+    from socklab.ftp.server import remove_unfinished_uploads
+
+    root, outside = tmp_path / "served", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for path in (root / ".upload-a1", root / "sub" / ".upload-b2", root / "keep.bin", outside / ".upload-c3"):
+        path.write_bytes(b"half")
+    (root / "link-out").symlink_to(outside)  # not followed: outside the root is not ours
+    removed = remove_unfinished_uploads(root)
+    assert sorted(p.relative_to(root).as_posix() for p in removed) == [".upload-a1", "sub/.upload-b2"]
+    assert (root / "keep.bin").exists() and (outside / ".upload-c3").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 
 import pytest
 
@@ -63,6 +65,74 @@ def test_who_broke_the_protocol_is_reported_right(caplog, run_in_thread, error, 
                 assert client.recv(1) == b""
         matching = [r for r in caplog.records if words in r.getMessage()]
         assert matching and matching[0].levelno == level, caplog.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Echo(LabHandler):
+    def serve(self) -> None:
+        while data := self.request.recv(1024):
+            self.request.sendall(data)
+
+
+def _served(address) -> bool:
+    with socket.create_connection(address, timeout=5) as client:
+        client.sendall(b"ping")
+        try:
+            return client.recv(4) == b"ping"
+        except ConnectionResetError:
+            return False
+
+
+def test_a_connection_over_the_cap_is_refused_and_the_next_served_once_one_ends(caplog, run_in_thread):
+    class Capped(LabTCPServer):
+        max_connections = 2
+
+    server = Capped(("127.0.0.1", 0), Echo, idle_timeout=5)
+    run_in_thread(server.serve_forever, 0.05)
+    try:
+        with caplog.at_level(logging.INFO, logger="socklab"):
+            holders = [socket.create_connection(server.server_address, timeout=5) for _ in range(2)]
+            for holder in holders:  # both have their thread
+                holder.sendall(b"x")
+                assert holder.recv(1) == b"x"
+            assert not _served(server.server_address)
+            assert "refused: 2 connections are open, the limit" in caplog.text
+            holders.pop().close()
+            deadline = time.monotonic() + 5
+            while not _served(server.server_address):  # the slot frees when the handler's thread ends
+                assert time.monotonic() < deadline, caplog.text
+                time.sleep(0.05)
+            holders.pop().close()
+        assert "Traceback" not in caplog.text and "unexpected error" not in caplog.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_thread_for_a_connection_is_a_refusal_not_a_crash(caplog, run_in_thread, monkeypatch):
+    # What the container's pids limit does to ThreadingMixIn: Thread.start() raises.
+    class OneAtATime(LabTCPServer):
+        max_connections = 1  # so the next client is served only if the refusal gave its slot back
+
+    server = OneAtATime(("127.0.0.1", 0), Echo, idle_timeout=5)
+    run_in_thread(server.serve_forever, 0.05)
+    try:
+        with caplog.at_level(logging.INFO, logger="socklab"):
+            real_start = threading.Thread.start
+
+            def no_thread(thread):
+                if getattr(thread._target, "__name__", "") == "process_request_thread":
+                    raise RuntimeError("can't start new thread")
+                real_start(thread)
+
+            monkeypatch.setattr(threading.Thread, "start", no_thread)
+            assert not _served(server.server_address)
+            assert "refused: no thread to serve it (can't start new thread)" in caplog.text
+            monkeypatch.undo()
+            assert _served(server.server_address)
+        assert "Traceback" not in caplog.text and "unexpected error" not in caplog.text
     finally:
         server.shutdown()
         server.server_close()

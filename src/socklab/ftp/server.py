@@ -188,6 +188,22 @@ class FtpHandler(LabHandler):
         self.conn.send(p.Ok(f"stored {name}: {header.size} bytes, {header.algorithm} verified"))
 
 
+def remove_unfinished_uploads(root: Path) -> list[Path]:
+    """Delete the temporary files of uploads a killed server left behind.
+
+    A handler removes its temporary file however its upload ends -- unless
+    the process itself dies (SIGKILL, out of memory, `docker stop` ending the
+    handler threads with the process). Then the file stays, under its
+    temporary name: nothing partial is ever under a real name, but the space
+    must be given back, at the next start."""
+    removed = []
+    for leftover in root.rglob(f"{UPLOAD_PREFIX}*"):
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
+
+
 class FtpServer(LabTCPServer):
     def __init__(self, address: tuple[str, int], root: str, idle_timeout: float = 60.0) -> None:
         self.root = root
@@ -208,6 +224,8 @@ def main(args: argparse.Namespace) -> int:
     setup_logging("server")
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
+    for leftover in remove_unfinished_uploads(root):
+        log.warning("removed %s: an upload an earlier run did not finish", leftover.relative_to(root))
     for spec in args.generate:
         name, _, size = spec.partition("=")
         target = resolve_inside(root, name)
