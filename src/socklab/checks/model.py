@@ -1,0 +1,178 @@
+"""What a check is, what it finds, and the bounded socket calls the testers are made of.
+
+Pure data and stdlib sockets: the host imports it to run the checks, and the
+tester and peer programs import it inside the containers.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+Target = tuple[str, int]
+#: Every wait of a tester: long enough for a slow container, short enough that a failing check ends.
+WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    why: str = ""  # for a failure: one sentence a student can act on
+
+    @classmethod
+    def ok(cls, note: str = "") -> "Verdict":
+        return cls(True, note)
+
+    @classmethod
+    def fail(cls, why: str) -> "Verdict":
+        return cls(False, why)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How programs are started: argv templates; {host}, {port} and {root} are filled in.
+
+    ``server`` and ``client`` are run from the solution's folder; the
+    reference ones are socklab's own, run the same way, so that
+    ``SOLUTION=reference`` goes through exactly the same checks.
+    """
+
+    server: list[str]
+    client: list[str]
+    reference_server: list[str]
+    reference_client: list[str]
+    server_setup: str = ""  # shell, in the server container before the server starts (e.g. files to serve)
+    reference_caps: tuple[str, ...] = ()  # capabilities the reference server needs (e.g. to run commands as nobody)
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    """The student's server, driven by ``drive(target)`` in the tester container."""
+
+    name: str
+    pitfall: str
+    drive: Callable[[Target], Verdict]
+    impair: str = ""  # the proxy's impairment between the tester and the server
+    time_limit: float = 30.0
+    side: str = field(default="server", init=False)
+
+
+@dataclass(frozen=True)
+class ClientOutcome:
+    """What the student's client did."""
+
+    status: int | None  # exit status; None: stopped at the time limit
+    stdout: bytes
+    stderr: bytes
+    after: str = ""  # output of the check's ``inspect`` command, run after the client
+
+    def said(self) -> str:
+        """The last line the client printed on stderr, for a failure's message."""
+        lines = self.stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1][:200] if lines else "(nothing on stderr)"
+
+
+@dataclass(frozen=True)
+class ClientCheck:
+    """The student's client, run once against a server; ``judge`` reads what happened."""
+
+    name: str
+    pitfall: str
+    args: list[str]  # appended to the client command; {host}, {port} filled in
+    judge: Callable[[ClientOutcome], Verdict]
+    impair: str = ""
+    stdin: bytes = b""
+    peer: str = ""  # "": the reference server; else one of the lab's PEERS
+    setup: str = ""  # shell, in the client's folder, before it runs
+    inspect: str = ""  # shell, in the client's folder, after it ran
+    time_limit: float = 20.0
+    side: str = field(default="client", init=False)
+
+
+Check = Union[ServerCheck, ClientCheck]
+
+
+# --- the testers' socket calls: every one bounded -------------------------------------
+
+
+def connect(target: Target, timeout: float = WAIT) -> socket.socket:
+    sock = socket.create_connection(target, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def recv_until(sock: socket.socket, done: Callable[[bytes], bool], limit: int = 1 << 24,
+               timeout: float = WAIT) -> tuple[bytes, str]:
+    """Reads until ``done(data)``; returns the data and "" or what stopped it early."""
+    data = bytearray()
+    deadline = time.monotonic() + timeout
+    while not done(bytes(data)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bytes(data), f"no more after {timeout:g} s"
+        if len(data) > limit:
+            return bytes(data), f"more than {limit} bytes"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 16)
+        except socket.timeout:
+            continue
+        except OSError as exc:
+            return bytes(data), f"connection lost ({exc.strerror or exc})"
+        if not chunk:
+            return bytes(data), "the server closed the connection"
+        data += chunk
+    return bytes(data), ""
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the peer closes (FIN or RST) within ``seconds``, whatever it sends first."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            if not sock.recv(1 << 16):
+                return True
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+    return False
+
+
+def vanish(sock: socket.socket) -> None:
+    """Close with RST, as a killed client's kernel would: no FIN, nothing more."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def show(data: bytes, limit: int = 60) -> str:
+    """A short quoted rendering of bytes for a message."""
+    text = repr(data[:limit])
+    return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+def serve_peer(port: int, handle: Callable[[socket.socket], None], limit: int = 1000) -> None:
+    """A misbehaving server for the client checks: ``handle`` each connection, in a thread, until killed.
+
+    At most ``limit`` connections, each with WAIT as its socket timeout: a
+    peer is test equipment, and must not be what hangs.
+    """
+    import threading
+
+    def run(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(WAIT)
+            try:
+                handle(conn)
+            except OSError:
+                pass  # the client under test went away: its own business
+
+    with socket.create_server(("0.0.0.0", port), reuse_port=False) as listener:
+        print(f"peer listening on port {port}", flush=True)
+        for _ in range(limit):
+            conn, _ = listener.accept()
+            threading.Thread(target=run, args=(conn,), daemon=True).start()
