@@ -17,7 +17,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 export SOCKLAB_COMPOSE := $(COMPOSE)
 COMPOSE_RUN = $(COMPOSE) -p socklab -f docker-compose.yml
 
-.PHONY: help venv images up down shell-client shell-server shell-inspector test bench clean
+.PHONY: help venv images up down shell-client shell-server shell-inspector test bench clean grade
 
 help: ## list the targets
 	@echo "socklab: socket programming across real containers"
@@ -41,6 +41,13 @@ images: $(STAMP) ## build the images that are missing or out of date
 lab-%: $(STAMP) ## run a lab end to end: lab-ftp (and lab-echo, lab-shell, lab-udp, lab-http)
 	$(PY) -m socklab.host lab $*
 
+check-%: $(STAMP) ## your code through a lab's checks: make check-ftp SOLUTION=folder (default: the starter; or reference)
+	$(PY) -m socklab.host check $* --solution "$(SOLUTION)"
+
+grade: $(STAMP) ## grade a class: make grade LAB=ftp SOLUTIONS=dir/ (one folder per student; a CSV of scores)
+	@test -n "$(SOLUTIONS)" || { echo "grade: say where the solutions are: make grade LAB=ftp SOLUTIONS=dir/"; exit 2; }
+	$(PY) -m socklab.host grade $(LAB) "$(SOLUTIONS)" $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+
 up: $(STAMP) ## start a lab and leave it running: make up LAB=ftp
 	$(PY) -m socklab.host up $(LAB)
 
@@ -54,8 +61,8 @@ shell-client shell-server shell-inspector: shell-%: ## open a shell in a role of
 test: $(STAMP) ## run the test suite (unit tests and the cross-container tests)
 	$(PY) -m pytest
 
-bench: $(STAMP) ## measure throughput against iperf3 and the tutorials' algorithm
-	$(PY) -m socklab.host bench
+bench: $(STAMP) ## measure against iperf3, ping, http.server...: a table and bench/out/ (COLD=1: also a cold set-up, removing the images)
+	$(PY) -m socklab.host.bench $(if $(COLD),--cold)
 
 clean: down ## stop the lab, remove the images, the venv and the lab outputs
 	-docker image ls -q --filter label=org.socklab.image | sort -u | xargs -r docker image rm -f

@@ -226,7 +226,12 @@ class SelectorsServer(SelectorLoop):
     """One thread serves every client: it only touches sockets that are ready."""
 
     mode = "selectors"
-    request_queue_size = 64
+    # The listen backlog: connections the kernel completes before we accept
+    # them. One thread accepts thousands a second, but 5,000 clients
+    # connecting at once overflow a backlog of 64, and each client beyond it
+    # waits for the kernel's SYN-ACK retries (1, 2, 4... s). The kernel caps
+    # it at net.core.somaxconn.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address: tuple[str, int], new_session: SessionFactory, idle_timeout: float) -> None:
         self.new_session = new_session

@@ -1,0 +1,118 @@
+"""The rows measured between the two containers: ftp, echo, concurrency, http.
+
+Each function takes the running Rig and returns its rows. Where a figure is
+compared with a reference, both are measured in the same run, alternately
+when repeated, so that load from elsewhere weighs on both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+
+from socklab.host.bench import rig as r
+from socklab.host.bench.report import Row, Target, percentile
+
+RATE = re.compile(r"([\d.]+) MB/s")
+FTP_RUNS = 3
+PING_COUNT, PING_INTERVAL = 500, 0.005  # the echo loop is paced the same way
+CLIENTS = 5000
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def _rate(output: str) -> float:
+    match = RATE.search(output)
+    if not match or "OK" not in output:
+        raise RuntimeError(f"transfer did not verify:\n{output}")
+    return float(match.group(1))
+
+
+def _iperf3(rig: r.Rig) -> float:
+    result = json.loads(rig.run(["iperf3", "--client", rig.server_host, "--port", str(r.IPERF), "--time", "3", "--json"]))
+    return result["end"]["sum_received"]["bits_per_second"] / 8 / 1e6
+
+
+def ftp(rig: r.Rig) -> list[Row]:
+    """ftp get of a 256 MiB file (SHA-256 on both sides) against iperf3 and the naive algorithm.
+
+    iperf3 (3 s) and a socklab get alternate, three times; the ratio is of the medians.
+    """
+    iperf, ours = [], []
+    for run in range(FTP_RUNS):
+        _say(f"ftp: iperf3 3 s, then socklab get {r.FTP_SIZE} (round {run + 1} of {FTP_RUNS})")
+        iperf.append(_iperf3(rig))
+        ours.append(_rate(rig.sh(f"rm -f /data/{r.FTP_FILE}; python3 -m socklab client ftp --host {rig.server_host} "
+                                 f"--dir /data get {r.FTP_FILE} 2>/dev/null")))
+    _say(f"ftp: naive get {r.FTP_SIZE} (the tutorials' algorithm; slow)")
+    naive = _rate(rig.sh(f"rm -f /data/{r.FTP_FILE}; python3 -m socklab client ftp-naive --host {rig.server_host} "
+                         f"--port {r.NAIVE} --dir /data {r.FTP_FILE}"))
+    rig.sh(f"rm -f /data/{r.FTP_FILE}")
+    iperf_mb, ours_mb = statistics.median(iperf), statistics.median(ours)
+    runs = ", ".join(f"{x:.0f}" for x in ours)
+    return [
+        Row("ftp", "get throughput", ours_mb, "MB/s", f"iperf3 {iperf_mb:.0f} MB/s", ours_mb / iperf_mb,
+            Target(">=", 0.5), f"runs {runs}"),
+        Row("ftp", "get throughput", ours_mb, "MB/s", f"naive {naive:.1f} MB/s", ours_mb / naive, Target(">=", 15)),
+    ]
+
+
+def ping_rtts(output: str) -> list[float]:
+    """The round-trip times (µs) in ping's output, one per reply line."""
+    return [float(ms) * 1000 for ms in re.findall(r"time=([\d.]+) ms", output)]
+
+
+def echo(rig: r.Rig) -> list[Row]:
+    """Round trips of a short line over one connection (threaded echo server) against ping."""
+    _say(f"echo: ping, then echo round trips ({PING_COUNT} each, every {PING_INTERVAL * 1000:g} ms)")
+    ping = ping_rtts(rig.run(["ping", "-n", "-c", str(PING_COUNT), "-i", str(PING_INTERVAL), rig.server_host]))
+    ours = rig.probe("echo_rtt", rig.server_host, r.ECHO_THREADED, PING_COUNT, PING_INTERVAL, 60)["rtt_us"]
+    if not ping or not ours:
+        raise RuntimeError(f"no round trips measured (ping {len(ping)}, echo {len(ours)})")
+    rows = []
+    for p, target in ((50, Target("<=", 3)), (99, None)):
+        mine, theirs = percentile(ours, p), percentile(ping, p)
+        rows.append(Row("echo", f"round trip p{p}", mine / 1000, "ms", f"ping p{p} {theirs / 1000:.3f} ms",
+                        mine / theirs, target))
+    return rows
+
+
+def concurrency(rig: r.Rig) -> list[Row]:
+    """5,000 clients at once against the selectors echo server, then the blocking one."""
+    rows = []
+    for mode, port, deadline in (("selectors", r.ECHO_SELECTORS, 60), ("blocking", r.ECHO_BLOCKING, 20)):
+        _say(f"concurrency: {CLIENTS} clients at once, {mode} echo server (at most {deadline} s)")
+        result = rig.probe("many_clients", rig.server_host, port, CLIENTS, deadline)
+        answered, connected = result["answered"], result["connected"]
+        p99 = percentile(result["latency_us"], 99) / 1000 if answered else None
+        reference = f"{connected} connected in {result['connect_s']:.1f} s, {answered} answered"
+        if mode == "selectors":
+            rows.append(Row("concurrency", f"{mode}: all {CLIENTS} answered", answered, "clients", reference,
+                            target=Target(">=", CLIENTS, on="figure")))
+            rows.append(Row("concurrency", f"{mode}: p99 send->reply", p99, "ms", reference))
+        else:
+            rows.append(Row("concurrency", f"{mode}: answered within {deadline} s", answered, "clients", reference,
+                            note="for contrast: one client at a time"))
+    return rows
+
+
+def http(rig: r.Rig, seconds: float = 4, connections: int = 8, rounds: int = 2) -> list[Row]:
+    """Keep-alive GETs of the same small file: socklab's server against ThreadingHTTPServer.
+
+    The same load generator (one thread, ``connections`` keep-alive
+    connections, bounded by count and time), alternately against each.
+    """
+    rates: dict[str, list[float]] = {"ours": [], "stdlib": []}
+    errors = 0
+    for run in range(rounds):
+        for who, port in (("ours", r.HTTP_OURS), ("stdlib", r.HTTP_STDLIB)):
+            _say(f"http: {connections} keep-alive connections for {seconds:g} s against {who} (round {run + 1} of {rounds})")
+            result = rig.probe("http_load", rig.server_host, port, "/index.html", connections, 1_000_000, seconds)
+            rates[who].append(result["requests"] / result["seconds"])
+            errors += result["errors"]
+    ours, stdlib = statistics.median(rates["ours"]), statistics.median(rates["stdlib"])
+    return [Row("http", "keep-alive requests", ours, "req/s", f"ThreadingHTTPServer {stdlib:.0f} req/s",
+                ours / stdlib, Target(">=", 1.5), f"{errors} errors" if errors else "")]
