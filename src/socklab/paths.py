@@ -11,6 +11,11 @@ import os
 from pathlib import Path, PurePosixPath
 
 MAX_NAME = 1024
+#: Linux's limits, in bytes: one part of a path (ext4, xfs, tmpfs...), and a
+#: whole path. Past them every file call fails (ENAMETOOLONG), and that is
+#: better said as a refusal than met as an error in the middle of a request.
+NAME_MAX = 255
+PATH_MAX = 4096
 
 
 class PathRefused(ValueError):
@@ -35,4 +40,9 @@ def resolve_inside(root: str | os.PathLike, name: str) -> Path:
     target = os.path.realpath(os.path.join(real_root, name))
     if target != real_root and not target.startswith(real_root + os.sep):
         raise PathRefused("name leads outside the served folder (through a symbolic link)")
+    encoded = os.fsencode(target)
+    if len(encoded) >= PATH_MAX:
+        raise PathRefused(f"the path is {len(encoded)} bytes long, the limit is {PATH_MAX - 1}")
+    if any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise PathRefused(f"a part of the name is longer than {NAME_MAX} bytes")
     return Path(target)

@@ -158,3 +158,16 @@ def test_encode_refuses_what_the_peer_would_refuse():
         p.encode(p.Ok("x" * (p.MAX_PAYLOAD + 1)))
     with pytest.raises(ValueError, match="unknown checksum"):
         p.encode(p.FileHeader(1, "crc32"))
+
+
+def test_an_error_quoting_a_huge_request_is_cut_to_fit_one_frame():
+    # Found by fuzzing: "unknown command <a 60 KiB verb>" did not fit an E
+    # frame, so the server closed without telling the client why.
+    message = p.Error(p.ErrorCode.BAD_COMMAND, "unknown command " + "\u00e9" * p.MAX_PAYLOAD)
+    data = p.encode(message)
+    assert len(data) <= p.HEADER.size + p.MAX_PAYLOAD
+    decoder = p.Decoder()
+    decoder.feed(data)
+    error = decoder.next_event()
+    assert error.code == p.ErrorCode.BAD_COMMAND
+    assert error.message.startswith("unknown command \u00e9") and error.message.endswith("...")

@@ -33,10 +33,22 @@ def root(tmp_path):
         ("out-link", "outside"),
         ("out-dir/secret.txt", "outside"),
         ("x" * 2000, "longer than"),
+        # Found by fuzzing: such names made Path.is_dir() raise ENAMETOOLONG, and
+        # the http and ftp servers closed the connection without an answer.
+        ("x" * 256, "longer than 255 bytes"),
+        ("sub/" + "\u00e9" * 128, "longer than 255 bytes"),
     ],
 )
 def test_names_that_leave_the_folder_are_refused(root, name, reason):
     with pytest.raises(PathRefused, match=reason):
+        resolve_inside(root, name)
+
+
+def test_a_path_over_path_max_is_refused(tmp_path):
+    root = tmp_path / ("r" * 200)
+    root.mkdir()
+    name = ("\U0001d521" * 63 + "/") * 15 + "\U0001d521" * 63  # 1023 characters, 4047 bytes
+    with pytest.raises(PathRefused, match="limit is 4095"):
         resolve_inside(root, name)
 
 

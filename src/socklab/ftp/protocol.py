@@ -147,6 +147,13 @@ def _frame(kind: bytes, payload: bytes) -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
+def _fit(text: bytes) -> bytes:
+    if len(text) <= MAX_PAYLOAD:
+        return text
+    # "ignore": a character cut in half at the end is dropped, so the text stays UTF-8.
+    return text[: MAX_PAYLOAD - 3].decode("utf-8", "ignore").encode() + b"..."
+
+
 def encode(message: Message) -> bytes:
     """The bytes that carry ``message`` on the wire."""
     if isinstance(message, Command):
@@ -154,7 +161,9 @@ def encode(message: Message) -> bytes:
     if isinstance(message, Ok):
         return _frame(b"O", message.text.encode())
     if isinstance(message, Error):
-        return _frame(b"E", str(message).encode())
+        # An error may quote what the peer sent (an unknown command of 60 KiB):
+        # cut to fit a frame, or the peer would get no answer at all.
+        return _frame(b"E", _fit(str(message).encode()))
     if isinstance(message, FileHeader):
         new_checksum(message.algorithm)  # refuse to announce what we cannot compute
         return _frame(b"F", FILE_SIZE.pack(message.size) + message.algorithm.encode("ascii"))
