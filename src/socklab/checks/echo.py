@@ -25,8 +25,8 @@ from socklab.checks.model import (
 PORT = 7007
 TRANSPORT = "tcp"
 CONTRACT = Contract(
-    server=["python3", "server.py", "{port}"],
-    client=["python3", "client.py", "{host}", "{port}"],
+    server=["python3", "{dir}/server.py", "{port}"],
+    client=["python3", "{dir}/client.py", "{host}", "{port}"],
     reference_server=["python3", "-m", "socklab", "server", "echo", "--port", "{port}", "--timeout", "5"],
     reference_client=["python3", "-m", "socklab", "client", "echo", "--host", "{host}", "--port", "{port}",
                       "--timeout", "10"],
@@ -177,9 +177,13 @@ def printed(lines: list[bytes], want_status: int = 0):
     return judge
 
 
-def failed_clearly(what: str, hint: str, also: bytes = b""):
-    """A judge: the client stopped by itself, with a non-zero status and a message on stderr."""
+def failed_clearly(what: str, hint: str, also: bytes = b"", first: bytes = b""):
+    """A judge: the client printed ``first`` (what worked), then stopped by itself, with a
+    non-zero status and a message on stderr (holding ``also``)."""
     def judge(outcome: ClientOutcome) -> Verdict:
+        if not outcome.stdout.startswith(first):
+            return Verdict.fail(f"before that, the client should have printed {show(first)}; "
+                                f"it printed {show(outcome.stdout)} ({outcome.said()})")
         if outcome.status is None:
             return Verdict.fail(f"{what}, and the client was still waiting at the time limit: {hint}")
         if outcome.status == 0:
@@ -231,13 +235,13 @@ CHECKS = [
                 printed([b"HELLO", b"SOCKET LAB"]), impair="frames=20ms", stdin=b"hello\nsocket lab\n"),
     ClientCheck("client-partial-recv", "a reply arrives one byte at a time: one recv() is not one message", [],
                 partial_judge, impair="slice=1:2ms,dir=to-client", stdin=b"one byte at a time\n"),
-    ClientCheck("client-server-vanishes", "the server resets the connection mid-reply: a clear error", [],
-                failed_clearly("the connection was reset in the middle of the second reply",
-                               "a reset or a close before the newline is an error"),
-                impair="reset=12,dir=to-client", stdin=b"hello\nthis reply is cut by a reset\n"),
+    ClientCheck("client-server-vanishes", "the server resets the connection mid-exchange: a clear error", [],
+                failed_clearly("the connection was reset after the first reply",
+                               "a reset, or a close before the newline, is an error", first=b"HELLO\n"),
+                impair="reset=6,dir=to-client", stdin=b"hello\nthis line gets a reset\n"),
     ClientCheck("client-silent-server", "the server never answers: the client gives up after a timeout", [],
                 failed_clearly("the server answered the first line and then nothing",
-                               "without settimeout() a client waits for ever"),
+                               "without settimeout() a client waits for ever", first=b"HELLO\n"),
                 impair="blackhole=6,dir=to-client", stdin=b"hello\nanybody there\n"),
     ClientCheck("client-error-reply", "bad input: the server's ERROR line is an error, not a reply", [],
                 failed_clearly("the server answered ERROR busy: ...", "", also=b"busy"),

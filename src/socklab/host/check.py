@@ -412,9 +412,13 @@ class Checker:
         from socklab.inspector.timeline import timeline_text
 
         try:
-            text = timeline_text(read_pcap(path), self.lab)
+            packets = read_pcap(path)
         except (PcapError, OSError) as exc:
             return f"(capture unreadable: {exc})"
+        if not packets:
+            path.unlink()
+            return ""
+        text = timeline_text(packets, self.lab)
         lines = text.splitlines()
         return "\n".join(lines[:1] + ["..."] * (len(lines) > TIMELINE_LINES + 1) + lines[1:][-TIMELINE_LINES:])
 

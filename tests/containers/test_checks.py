@@ -1,0 +1,61 @@
+"""``make check-<lab>`` itself: the reference passes every check, the starter fails every
+one with a message, and each known-bad solution fails exactly the checks aimed at its mistake.
+
+Each run starts fresh sandboxed containers per check (socklab.host.check);
+everything is removed by the checker itself, and by label at the end.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from socklab.checks import lab_checks
+from socklab.host.check import Checker, resolve_solution
+from socklab.host.paths import LABS_DIR
+from solutions import build, labs, mistakes
+
+pytestmark = pytest.mark.container
+
+LABS = labs()
+KNOWN_BAD = [(lab, name) for lab in LABS for name in mistakes(lab)]
+
+
+def run(lab, solution, out, docker_client, images):
+    return Checker(lab, solution, out, client=docker_client, images=images, progress=lambda line: None).run()
+
+
+def failures(report) -> dict[str, str]:
+    return {r.name: r.why for r in report.failed}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_reference_passes_every_check(lab, tmp_path, docker_client, images):
+    report = run(lab, None, tmp_path, docker_client, images)
+    assert report.passed, report.table()
+    assert len(report.results) == len(lab_checks(lab).CHECKS)
+    saved = json.loads((tmp_path / "check.json").read_text())
+    assert saved["passed"] == saved["total"] == len(report.results)
+    assert "<testsuite" in (tmp_path / "check.xml").read_text()
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_starter_fails_every_check_with_a_message(lab, tmp_path, docker_client, images):
+    report = run(lab, resolve_solution(lab, str(LABS_DIR / lab / "starter")), tmp_path, docker_client, images)
+    assert not report.passed
+    assert len(report.failed) == len(report.results), report.table()
+    for result in report.failed:
+        assert result.why, f"{result.name} failed without saying why"
+    # The starter says what is left to write, and the table shows it.
+    assert "TODO" in report.table()
+
+
+@pytest.mark.parametrize("lab,mistake", KNOWN_BAD, ids=[f"{lab}-{name}" for lab, name in KNOWN_BAD])
+def test_known_bad_solution_fails_exactly_its_check(lab, mistake, tmp_path, docker_client, images):
+    solution = build(lab, mistake, tmp_path / "solutions")
+    report = run(lab, solution, tmp_path / "out", docker_client, images)
+    expected = set(mistakes(lab)[mistake]["fails"])
+    assert set(failures(report)) == expected, report.table()
+    for name in expected:
+        assert failures(report)[name], f"{name} failed without saying why"
