@@ -95,6 +95,45 @@ class ClientCheck:
 Check = Union[ServerCheck, ClientCheck]
 
 
+# --- judges of client checks --------------------------------------------------------
+
+
+def printed(lines: list[bytes], want_status: int = 0):
+    """A judge: the client printed exactly these lines and exited ``want_status``."""
+    want = b"".join(line + b"\n" for line in lines)
+
+    def judge(outcome: ClientOutcome) -> Verdict:
+        if outcome.status is None:
+            return Verdict.fail(f"the client was still running at the time limit; it printed {show(outcome.stdout)}")
+        if outcome.stdout != want:
+            return Verdict.fail(f"expected {show(want)} on stdout, got {show(outcome.stdout)}")
+        if outcome.status != want_status:
+            return Verdict.fail(f"replies right, but exit status {outcome.status}: {outcome.said()}")
+        return Verdict.ok()
+    return judge
+
+
+def failed_clearly(what: str, hint: str, also: bytes = b"", first: bytes = b""):
+    """A judge: the client printed ``first`` (what worked), then stopped by itself, with a
+    non-zero status and a message on stderr (holding ``also``)."""
+    def judge(outcome: ClientOutcome) -> Verdict:
+        if not outcome.stdout.startswith(first):
+            return Verdict.fail(f"before that, the client should have printed {show(first)}; "
+                                f"it printed {show(outcome.stdout)} ({outcome.said()})")
+        if outcome.status is None:
+            return Verdict.fail(f"{what}, and the client was still waiting at the time limit: {hint}")
+        if outcome.status == 0:
+            return Verdict.fail(f"{what}, and the client exited 0 (printed {show(outcome.stdout)}): "
+                                "a failure must end with a non-zero exit status")
+        if not outcome.stderr.strip():
+            return Verdict.fail(f"{what}: the client exited {outcome.status} but said nothing on stderr")
+        if also and also not in outcome.stderr:
+            return Verdict.fail(f"{what}: stderr should show the server's message {show(also)}; "
+                                f"it says {outcome.said()!r}")
+        return Verdict.ok()
+    return judge
+
+
 # --- the testers' socket calls: every one bounded -------------------------------------
 
 
