@@ -59,3 +59,33 @@ def test_known_bad_solution_fails_exactly_its_check(lab, mistake, tmp_path, dock
     assert set(failures(report)) == expected, report.table()
     for name in expected:
         assert failures(report)[name], f"{name} failed without saying why"
+
+
+def test_grade_a_class(tmp_path, docker_client, images):
+    """make grade: a passing, a failing and a hanging solution; one CSV row each, the hanging
+    one stopped at its time limit without holding up the others, nothing left behind."""
+    import csv
+    import shutil
+
+    from socklab.host.grade import grade
+    from solutions import SOLUTIONS
+
+    class_dir = tmp_path / "class"
+    shutil.copytree(SOLUTIONS / "echo" / "good", class_dir / "ada")
+    build("echo", "one-recv-client", tmp_path / "built").rename(class_dir / "bob")
+    shutil.copytree(SOLUTIONS / "hanging", class_dir / "eve")
+    out = tmp_path / "grades"
+
+    assert grade("echo", class_dir, out, time_limit=40) == 0
+
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert set(rows) == {"ada", "bob", "eve"}
+    total = str(len(lab_checks("echo").CHECKS))
+    assert (rows["ada"]["passed"], rows["ada"]["total"], rows["ada"]["score"]) == (total, total, "100.0")
+    assert rows["ada"]["status"] == "ok"
+    assert rows["bob"]["failed_checks"] == "client-partial-recv" and rows["bob"]["status"] == "ok"
+    assert rows["eve"]["status"] in ("time limit", "killed at the time limit")
+    assert float(rows["eve"]["score"]) < 50
+    assert (out / "ada" / "check.xml").exists()
+    leftovers = docker_client.containers.list(all=True, filters={"label": "org.socklab.check"})
+    assert not [c.name for c in leftovers if "grade-" in c.labels.get("org.socklab.check", "")]

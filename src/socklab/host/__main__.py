@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--out", type=Path, default=None, help="where the results go (default: labs/LAB/out)")
     check.add_argument("--time-limit", type=float, default=None, help="seconds for the whole run")
     check.add_argument("--only", action="append", default=None, metavar="CHECK", help="run only this check")
+    check.add_argument("--run-id", default="", help=argparse.SUPPRESS)  # set by grade, to find leftovers
     grade = commands.add_parser("grade", help="grade every solution in a folder")
     grade.add_argument("lab")
     grade.add_argument("solutions", type=Path, help="a folder of solution folders, one per student")
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return bench.main()
         if args.command == "check":
-            return checking.check(args.lab, args.solution, args.out, args.time_limit, args.only)
+            return checking.check(args.lab, args.solution, args.out, args.time_limit, args.only, args.run_id)
         if args.command == "grade":
             from socklab.host import grade
 

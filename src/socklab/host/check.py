@@ -41,6 +41,7 @@ from socklab import LABEL
 from socklab.checks import LABS, lab_checks
 from socklab.checks.model import Check, ClientCheck, ClientOutcome, Contract, ServerCheck, Verdict
 from socklab.host.images import Images, ensure_images
+from socklab.host.lab import stop_on_sigterm
 from socklab.host.paths import LABS_DIR, REPO_ROOT
 
 RUN_LABEL = "org.socklab.check"
@@ -453,14 +454,21 @@ class Checker:
 
 
 def check(lab: str, solution: str, out: Path | None = None, time_limit: float | None = None,
-          only: list[str] | None = None) -> int:
+          only: list[str] | None = None, run_id: str = "") -> int:
     """``make check-<lab>``: 0 when every check passed, 1 when one failed."""
+    if lab not in LABS:
+        raise CheckError(f"no checks for lab {lab!r} (labs: {', '.join(LABS)})")
     path = resolve_solution(lab, solution)
     out = out or LABS_DIR / lab / "out"
-    checker = Checker(lab, path, out, time_limit=time_limit)
+    checker = Checker(lab, path, out, time_limit=time_limit, run_id=run_id)
     print(f"check-{lab}: SOLUTION={checker.name}: {len(checker.module.CHECKS)} checks, each in fresh containers "
           f"on network socklab-check-{checker.run_id}", flush=True)
-    report = checker.run(only)
+    stop_on_sigterm()
+    try:
+        report = checker.run(only)
+    except KeyboardInterrupt:
+        print(f"check-{lab}: interrupted; its containers and network were removed", file=sys.stderr)
+        return 130
     print()
     print(report.table())
     print(f"results: {out / 'check.json'}, {out / 'check.xml'}" + (

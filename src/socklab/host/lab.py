@@ -160,7 +160,7 @@ def _wait_for_log(client: docker.DockerClient, service: str, marker: str, timeou
     raise LabError(f"the {service} did not become ready within {timeout:.0f} s; its log:\n{_service_logs(client, service)}")
 
 
-def _stop_on_sigterm() -> None:
+def stop_on_sigterm() -> None:
     # Ctrl-C raises KeyboardInterrupt; make SIGTERM do the same, so that the
     # `finally` below tears the lab down either way.
     def interrupt(signum, frame):
@@ -199,7 +199,7 @@ def stop(compose: Compose | None = None) -> None:
 def run_lab(name: str) -> int:
     spec = load_lab(name)
     client = docker.from_env()
-    _stop_on_sigterm()
+    stop_on_sigterm()
     transcript: list[str] = [f"socklab lab {spec.name}: {spec.title}"]
     failures: list[str] = []
     compose = None
