@@ -18,6 +18,7 @@ is closed, because where the next request would start is no longer known.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import mimetypes
 import os
@@ -43,6 +44,18 @@ LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 ALLOWED = ("GET", "HEAD")
 INDEX = "index.html"
+
+
+@functools.lru_cache(maxsize=1)
+def http_date(second: int) -> str:
+    """The Date header's value, computed once a second, not once a request."""
+    return formatdate(second, usegmt=True)
+
+
+@functools.lru_cache(maxsize=256)
+def content_type(suffixes: str) -> str:
+    """The Content-Type for a name ending in ``suffixes`` (".tar.gz"): mimetypes' guess, remembered."""
+    return mimetypes.guess_type(f"file{suffixes}")[0] or "application/octet-stream"
 
 
 class Refused(Exception):
@@ -72,7 +85,7 @@ class HttpHandler(LabHandler):
                 return
             # receive() may have left a short timeout (what remained of the
             # request deadline); a big file to a slow reader needs the full one.
-            self.request.settimeout(self.server.idle_timeout)
+            self._timeout(self.server.idle_timeout)
             try:
                 size = self.respond(request)
                 status = HTTPStatus.OK
@@ -105,7 +118,7 @@ class HttpHandler(LabHandler):
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
                     raise p.HttpError(HTTPStatus.REQUEST_TIMEOUT, f"request not complete after {self.server.request_timeout:g} s")
-            self.request.settimeout(timeout)
+            self._timeout(timeout)
             try:
                 n = self.request.recv_into(self._buffer)
             except socket.timeout:
@@ -118,6 +131,12 @@ class HttpHandler(LabHandler):
                 raise PeerClosed(self._midway())
             self.decoder.feed(self._view[:n])
 
+    def _timeout(self, seconds: float) -> None:
+        # Only when it changes: every settimeout() is a system call (the
+        # socket's O_NONBLOCK is set again), twice per request otherwise.
+        if seconds != self.request.gettimeout():
+            self.request.settimeout(seconds)
+
     def _midway(self) -> str:
         return f"{self.decoder.buffered} bytes of a request had arrived" if self.decoder.buffered else ""
 
@@ -129,7 +148,7 @@ class HttpHandler(LabHandler):
         path, name = self.locate(request.target)
         with self.open_file(path, name) as source:
             size = os.fstat(source.fileno()).st_size
-            ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            ctype = content_type("".join(path.suffixes))
             head = p.encode(p.Response(HTTPStatus.OK, self._headers(request, [
                 ("Content-Type", ctype), ("Content-Length", str(size))])))
             if request.method == "HEAD":
@@ -178,7 +197,7 @@ class HttpHandler(LabHandler):
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise Refused(HTTPStatus.NOT_FOUND, f"not a regular file: /{name}")
-        return os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb", buffering=0)  # readinto() straight from the file, no second buffer
 
     def _send_file(self, head: bytes, source: BinaryIO, size: int) -> None:
         # The head goes out with the first piece of the body: one segment for
@@ -195,7 +214,7 @@ class HttpHandler(LabHandler):
             self.request.sendall(pending)
 
     def _headers(self, request: p.Request | None, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        headers = [("Date", formatdate(usegmt=True)), ("Server", "socklab"), *extra]
+        headers = [("Date", http_date(int(time.time()))), ("Server", "socklab"), *extra]
         if request is None or not request.keep_alive:
             headers.append(("Connection", "close"))
         elif request.version == "HTTP/1.0":
