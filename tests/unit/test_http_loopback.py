@@ -320,6 +320,13 @@ def test_our_client_head_and_digest(server, site):
     assert f"(body: {BIG} bytes, sha256 {hashlib.sha256((site / 'big.bin').read_bytes()).hexdigest()})" in out
 
 
+def test_our_client_body_only_keeps_stdout_for_the_bodies(server, site, capsys):
+    status, out = run_client(server.server_address[1], "/about.txt", "/about.txt", body_only=True, fail=True)
+    assert status == 0 and out == (site / "about.txt").read_text() * 2
+    report = capsys.readouterr().err
+    assert "> GET /about.txt HTTP/1.1" in report and "* 2 requests on 1 connection" in report
+
+
 def test_our_client_main_reports_a_refused_connection(loopback_port, capsys):
     assert hc.main(client_args(loopback_port, "/")) == 2
     assert "error: HTTP exchange with 127.0.0.1:" in capsys.readouterr().err

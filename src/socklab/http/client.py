@@ -11,6 +11,7 @@ Usage, from the client container::
     python -m socklab client http --head /index.html
     python -m socklab client http --expect 404 /missing.html
     python -m socklab client http http://server:8080/          # a URL works too
+    python -m socklab client http --body-only / > page.html     # the report on stderr
 
 Exit status: 0 when every request got a response (with ``--fail``: a status
 below 400; with ``--expect N``: status N), 1 when one did not qualify, 2 when
@@ -159,6 +160,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
                         help="an extra request header (repeatable)")
     parser.add_argument("--digest", action="store_true", help="print each body's size and SHA-256 instead of the body")
+    parser.add_argument("--body-only", action="store_true",
+                        help="only the bodies on stdout; the '*', '>' and '<' lines go to stderr (for scripts, make check)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--fail", action="store_true", help="exit 1 when a status is 400 or more")
     group.add_argument("--expect", type=int, metavar="STATUS", help="exit 1 unless every status is STATUS")
@@ -187,8 +190,9 @@ def run(args: argparse.Namespace, stream: BinaryIO) -> int:
     host, port, targets = plan(args)
     method = "HEAD" if args.head else args.method.upper()
     out = Output(stream)
+    report = (lambda line: print(line, file=sys.stderr, flush=True)) if args.body_only else out.line
     failed = []
-    with HttpClient(host, port, args.timeout, log=out.line) as client:
+    with HttpClient(host, port, args.timeout, log=report) as client:
         for i, target in enumerate(targets):
             checksum = hashlib.sha256()
 
@@ -205,7 +209,7 @@ def run(args: argparse.Namespace, stream: BinaryIO) -> int:
                 failed.append(f"{target}: {status}")
     req_word = "request" if len(targets) == 1 else "requests"
     conn_word = "connection" if client.connections == 1 else "connections"
-    out.line(f"* {len(targets)} {req_word} on {client.connections} {conn_word}")
+    report(f"* {len(targets)} {req_word} on {client.connections} {conn_word}")
     if failed:
         wanted = f"status {args.expect}" if args.expect is not None else "a status below 400"
         print(f"error: wanted {wanted}, got {', '.join(failed)}", file=sys.stderr)
