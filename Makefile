@@ -61,6 +61,11 @@ shell-client shell-server shell-inspector: shell-%: ## open a shell in a role of
 test: $(STAMP) ## run the test suite (unit tests and the cross-container tests)
 	$(PY) -m pytest
 
+.PHONY: fuzz
+FUZZ_INPUTS ?= 100000
+fuzz: $(STAMP) ## fuzz each server with 100,000 bad inputs (FUZZ_INPUTS=n), path escapes, HTTP attacks (~10 min)
+	SOCKLAB_FUZZ_INPUTS=$(FUZZ_INPUTS) $(PY) -m pytest tests/fuzz -q -s
+
 bench: $(STAMP) ## measure against iperf3, ping, http.server...: a table and bench/out/ (COLD=1: also a cold set-up, removing the images)
 	$(PY) -m socklab.host.bench $(if $(COLD),--cold)
 

@@ -22,7 +22,7 @@ import struct
 
 from hypothesis import strategies as st
 
-from harness import ENDS, MUTATIONS, Input, mutate, split
+from harness import ENDS, MUTATIONS, TEXT_ALPHABET, Input, mutate, split
 from socklab.echo import protocol as echo
 from socklab.framing import LocalProtocolError
 from socklab.ftp import protocol as ftp
@@ -144,6 +144,9 @@ SHELL_HELLO = st.one_of(st.sampled_from(shell.FRAMINGS).map(shell.hello),
 SHELL_OVERSIZE = _runs(shell.MAX_LINE - 1, shell.MAX_LINE, shell.MAX_LINE + 1, BIG, byte=b"e")
 SHELL = stream_input(st.tuples(SHELL_HELLO, st.lists(SHELL_LINE, max_size=3)).map(lambda hl: [hl[0], *hl[1]]),
                      SHELL_OVERSIZE)
+#: Raw random text for the shell, with a line feed one byte in a hundred: each
+#: line that is clean UTF-8 is run, and a few runs per input are enough.
+SHELL_ALPHABET = TEXT_ALPHABET.replace(b"\n", b"") * 3 + b"\n"
 SHELL_PREFIXES = [shell.hello("ack") + _command_line("true"), shell.hello("length"), shell.hello("naive")]
 
 # --- udp: datagrams ---------------------------------------------------------------------

@@ -13,13 +13,10 @@ offline on the same bytes:
     http   one response per request the offline decoder finds, in order, up
            to the first that closes; the error status it predicts; nothing after
 
-RSS bounds: the start RSS (measured, about 20 MiB for every server) plus, per
-concurrent fuzz connection, the buffers the server holds for one connection
-(ftp: 1 MiB, Connection.CHUNK; the others 64 to 256 KiB: a recv buffer, a
-line or head of at most 64 KiB, an echo reply up to 3 times a line), plus
-glibc's per-thread arenas (up to 8 per core keep freed memory). The bounds
-below are those sums rounded up; a leak of even a few hundred bytes per
-connection would cross them within 100,000 inputs.
+RSS bound (harness.Target.rss_bound_kib): the RSS at start (after the normal
+client's first run) plus, for each concurrent fuzz connection, the most the
+server holds for one connection -- given per exercise below, from its
+buffers -- plus a touched thread stack, plus 48 MiB for glibc's arenas.
 """
 
 from __future__ import annotations
@@ -117,8 +114,8 @@ def echo_target(server: ServerProcess) -> Target:
                 assert c.ask(b"still here") == b"STILL HERE"
                 assert c.ask("h\u00e9llo".encode()) == "H\u00c9LLO".encode()
 
-    # 12 connections x (64 KiB recv + a 64 KiB line + a 192 KiB reply) < 4 MiB, plus arenas.
-    return Target("echo", s.ECHO, exchange, echo_check, reference, rss_bound_mib=80, prefixes=s.ECHO_PREFIXES,
+    # A 64 KiB recv, a line of at most 64 KiB, replies up to 3 times that, and copies of each.
+    return Target("echo", s.ECHO, exchange, echo_check, reference, per_connection_kib=640, prefixes=s.ECHO_PREFIXES,
                   oversize=s.ECHO_OVERSIZE)
 
 
@@ -159,9 +156,9 @@ def ftp_target(server: ServerProcess, root: Path, scratch: Path) -> Target:
             assert REFERENCE_FILE in c.ls()
             c.quit()
 
-    # 12 connections x (1 MiB Connection buffer + 64 KiB of frame): 13 MiB, plus arenas.
+    # The 1 MiB Connection buffer, a frame of at most 64 KiB and its copy.
     return Target("ftp", s.FTP, lambda inp: tcp_exchange(server.address(), inp), ftp_check, reference,
-                  rss_bound_mib=100, prefixes=s.FTP_PREFIXES, oversize=s.FTP_OVERSIZE)
+                  per_connection_kib=1200, prefixes=s.FTP_PREFIXES, oversize=s.FTP_OVERSIZE)
 
 
 # --- shell ---------------------------------------------------------------------------
@@ -199,9 +196,10 @@ def shell_target(server: ServerProcess) -> Target:
                 assert result.stdout == b"still here\n", (framing, result)
                 assert framing != "length" or (result.status, result.flags) == (0, 0), result
 
-    # 8 connections x (64 KiB recv + 64 KiB line + 64 KiB output cap x 2): 2 MiB, plus arenas.
+    # A 64 KiB Connection buffer, a line of at most 64 KiB, the 64 KiB output cap, and copies of each.
     return Target("shell", s.SHELL, lambda inp: tcp_exchange(server.address(), inp), shell_check, reference,
-                  rss_bound_mib=80, prefixes=s.SHELL_PREFIXES, oversize=s.SHELL_OVERSIZE, workers=8)
+                  per_connection_kib=512, prefixes=s.SHELL_PREFIXES, oversize=s.SHELL_OVERSIZE, alphabet=s.SHELL_ALPHABET,
+                  workers=12)
 
 
 # --- udp -----------------------------------------------------------------------------
@@ -233,11 +231,12 @@ def udp_target(server: ServerProcess) -> Target:
     drops = [dropper.should_drop("new peer") for _ in range(64)]
 
     def exchange(inp: Input) -> Outcome:
-        return udp_exchange(server.address(), inp, lambda i: i < len(drops) and drops[i])
+        return udp_exchange(server.address(), inp, lambda i: i < len(drops) and drops[i], wait=0.25)
 
-    # One thread, one 64 KiB datagram at a time; the Dropper remembers at most 1024 peers.
-    return Target("udp", s.UDP, exchange, udp_check, reference, rss_bound_mib=60, oversize=s.UDP_OVERSIZE,
-                  datagrams=True, workers=8)
+    # One thread serves one datagram (at most 64 KiB) at a time, whatever the clients; the
+    # Dropper remembers at most 1024 peers, a random.Random each (about 5 KiB): 5 MiB.
+    return Target("udp", s.UDP, exchange, udp_check, reference, per_connection_kib=0, fixed_kib=5 * 1024 + 128,
+                  oversize=s.UDP_OVERSIZE, datagrams=True, workers=16)
 
 
 # --- http ----------------------------------------------------------------------------
@@ -297,9 +296,9 @@ def http_target(server: ServerProcess, root: Path) -> Target:
             assert c.request("HEAD", "/about.txt", last=True).response.status == 200
             assert c.connections == 1  # one kept-alive connection for all three
 
-    # 12 connections x (64 KiB recv buffer + a head of at most 64 KiB + a 64 KiB body): 3 MiB, plus arenas.
+    # A 64 KiB recv buffer, the decoder's buffer (a head of at most 64 KiB, a body of at most 64 KiB), copies.
     return Target("http", s.HTTP, lambda inp: tcp_exchange(server.address(), inp), http_check, reference,
-                  rss_bound_mib=80, prefixes=s.HTTP_PREFIXES, oversize=s.HTTP_OVERSIZE)
+                  per_connection_kib=384, prefixes=s.HTTP_PREFIXES, oversize=s.HTTP_OVERSIZE)
 
 
 # --- start one ------------------------------------------------------------------------
