@@ -347,3 +347,17 @@ def test_message_cutter_on_echo_lines():
 
     up, _ = streams_for("echo")
     assert MessageCutter(up).cut(b"a\nbc\nd") == [(b"a\n", True), (b"bc\n", True), (b"d", False)]
+
+
+def test_message_cutter_sends_a_naive_shell_length_alone():
+    # frames= is the tutorials' network: their server sends the length with a send() of its own.
+    from socklab.inspector.decoders import MessageCutter, streams_for
+
+    up, down = streams_for("shell")
+    MessageCutter(up).cut(b"framing naive\necho hi\n")
+    cutter = MessageCutter(down)
+    assert cutter.cut(b"3hi\n") == [(b"3", True), (b"hi\n", True)]
+    assert cutter.cut(b"14h\xc3\xa9llo w\xc3\xb6rld\n") == [(b"14", True), (b"h\xc3\xa9llo w\xc3\xb6rld\n", True)]
+    # Across writes: the length is cut in the first; the reply ends in the last.
+    assert cutter.cut(b"1000abc") == [(b"1000", True), (b"abc", False)]
+    assert cutter.cut(b"x" * 997) == [(b"x" * 997, True)]

@@ -72,6 +72,15 @@ class Stream:
     def describe(self, events: list) -> list[Note]:
         raise NotImplementedError
 
+    def parts_ended(self) -> list[int]:
+        """Ends of message parts seen in the last feed, as bytes back from its end: for ``frames=``.
+
+        A part is what the tutorials' sender writes with a send() of its own
+        (the shell's naive length, before the output); a stream learns where
+        one ended only from the byte after it. Taken once: the list is emptied.
+        """
+        return []
+
 
 class Guarded:
     """A stream whose failure is a note, never an exception: the inspector must not crash on a capture."""
@@ -93,6 +102,9 @@ class Guarded:
 
     def close(self) -> list[Note]:
         return self._call(self.stream.close)
+
+    def parts_ended(self) -> list[int]:
+        return [] if self.failed else self.stream.parts_ended()
 
 
 # -- ftp ------------------------------------------------------------------------
@@ -199,6 +211,11 @@ class ShellReplies(Stream):
         self.p, self.shared = protocol, shared
         self.buffer = bytearray()  # naive and ack framings: our own reading, below
         self.expected: int | None = None
+        # Fed a byte at a time (the proxy's frames=), a naive reply cannot end
+        # where a feed ends: its length ends at the first non-digit instead.
+        self.byte_at_a_time = False
+        self.digits: int | None = None  # then: how many digits the current naive length has
+        self.parts: list[int] = []
 
     def feed(self, data: bytes) -> list[Note]:
         if self.shared["framing"] == "length":
@@ -206,7 +223,33 @@ class ShellReplies(Stream):
         self.buffer += data
         if len(self.buffer) > self.p.MAX_LENGTH_DIGITS + (64 << 20):
             raise self.p.RemoteProtocolError("no reply boundary found in 64 MiB")
+        if self.byte_at_a_time and self.shared["framing"] == "naive":
+            return self._naive_byte()
         return self._text_reply()
+
+    def _naive_byte(self) -> list[Note]:
+        # The tutorials' server sends the length alone (frames= recreates that):
+        # it ends at the first non-digit. An output starting with a digit is the
+        # lesson's ambiguity: misread here as it is by the tutorials' client.
+        if self.digits is None:
+            digits = len(self.buffer) - len(self.buffer.lstrip(b"0123456789"))
+            if digits == len(self.buffer):
+                return []
+            if not 0 < digits <= self.p.MAX_LENGTH_DIGITS:
+                raise self.p.RemoteProtocolError(f"expected a decimal length, got {bytes(self.buffer[:20])!r}")
+            self.digits = digits
+            self.parts.append(len(self.buffer) - digits)
+        size = int(self.buffer[: self.digits])
+        if len(self.buffer) < self.digits + size:
+            return []
+        output = bytes(self.buffer[self.digits : self.digits + size])
+        del self.buffer[: self.digits + size]
+        self.digits = None
+        return [Note(f"shell naive reply length={size} {quote(output)}")]
+
+    def parts_ended(self) -> list[int]:
+        parts, self.parts = self.parts, []
+        return parts
 
     def describe(self, events: list) -> list[Note]:
         notes = []
@@ -386,6 +429,7 @@ class MessageCutter:
 
     def __init__(self, stream: Guarded) -> None:
         self.stream = stream
+        stream.stream.byte_at_a_time = True  # for the streams that read differently then (shell naive)
 
     def cut(self, data: bytes) -> list[tuple[bytes, bool]]:
         """``data`` as (piece, ends_a_message) pairs, in order."""
@@ -393,7 +437,13 @@ class MessageCutter:
         for end in range(1, len(data) + 1):
             if self.stream.failed:  # undecodable: no boundaries left to trust
                 break
-            if any(not note.data for note in self.stream.feed(data[end - 1:end])):
+            ended = any(not note.data for note in self.stream.feed(data[end - 1:end]))
+            # A part that ended in an earlier piece (already sent) cannot be cut any more.
+            for cut in sorted(end - back for back in self.stream.parts_ended()):
+                if start < cut < end:
+                    pieces.append((data[start:cut], True))
+                    start = cut
+            if ended:
                 pieces.append((data[start:end], True))
                 start = end
         if start < len(data):
