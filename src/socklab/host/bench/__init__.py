@@ -59,7 +59,11 @@ def measure(families: list[str], cold: bool) -> list[Row]:
                 rows += NETWORK_FAMILIES[family](rig)
     if "lab" in families:
         rows.append(environment.warm_lab())
-        rows.append(environment.cold_lab(OUT, client) if cold else environment.last_cold(OUT))
+        if cold:
+            rows.append(environment.cold_lab(OUT, client))
+            images = ensure_images(client)  # the clone built HEAD's; this tree may differ
+        else:
+            rows.append(environment.last_cold(OUT))
     if "images" in families:
         rows += environment.image_sizes(client, images)
     return rows
