@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     peers = getattr(module, "PEERS", {})
     if args.name not in peers:
         raise SystemExit(f"no peer {args.name!r} in {args.lab} (peers: {', '.join(peers) or 'none'})")
-    from socklab.checks.model import serve_peer
+    from socklab.checks.model import serve_peer, serve_udp_peer
 
-    serve_peer(args.port, peers[args.name])
+    serve = serve_udp_peer if getattr(module, "TRANSPORT", "tcp") == "udp" else serve_peer
+    serve(args.port, peers[args.name])
     return 0
 
 

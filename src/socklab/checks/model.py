@@ -87,7 +87,7 @@ class ClientCheck:
     stdin: bytes = b""
     peer: str = ""  # "": the reference server; else one of the lab's PEERS
     setup: str = ""  # shell, in the client's folder, before it runs
-    inspect: str = ""  # shell, in the client's folder, after it ran
+    inspect: str = ""  # shell, in the client's folder, after it ran ($CLIENT_STATUS: its exit status)
     time_limit: float = 20.0
     side: str = field(default="client", init=False)
 
@@ -215,3 +215,20 @@ def serve_peer(port: int, handle: Callable[[socket.socket], None], limit: int = 
         for _ in range(limit):
             conn, _ = listener.accept()
             threading.Thread(target=run, args=(conn,), daemon=True).start()
+
+
+def serve_udp_peer(port: int, handle: Callable[[socket.socket, bytes, tuple], None], limit: int = 10_000) -> None:
+    """The same for a UDP lab: ``handle(sock, datagram, sender)`` each datagram, in turn, until killed.
+
+    At most ``limit`` datagrams; each is read whole (65535 bytes: more than
+    any UDP payload).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("0.0.0.0", port))
+        print(f"peer listening on UDP port {port}", flush=True)
+        for _ in range(limit):
+            data, sender = sock.recvfrom(65535)
+            try:
+                handle(sock, data, sender)
+            except OSError:
+                pass  # the client under test went away: its own business

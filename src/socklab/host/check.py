@@ -371,6 +371,9 @@ class Checker:
 
     def _start_capture(self, number: int, address: str) -> None:
         what = f"{self.transport} port {self.port} and host {address}"
+        if self.transport == "udp":
+            # A datagram over the MTU is cut into IP fragments; only the first names the port.
+            what = f"host {address} and (udp port {self.port} or (ip[6:2] & 0x1fff != 0))"
         # -Z root: tcpdump would otherwise switch to its own user, who may not write the file
         self.inspector.exec_run(["tcpdump", "-U", "--immediate-mode", "-n", "-Z", "root", "-i", "eth0",
                                  "-w", f"/tmp/check-{number}.pcap", what], detach=True)
@@ -449,7 +452,9 @@ class Checker:
         self._client_said = err.decode(errors="replace")
         after = ""
         if check.inspect and status is not None:
-            after = _exec(sut, check.inspect, user=user, workdir=WORK_DIR)[1]
+            # CLIENT_STATUS: an inspect may do more (fetch uploads back) only after a success
+            after = _exec(sut, check.inspect, user=user, workdir=WORK_DIR,
+                          environment={"CLIENT_STATUS": str(status)})[1]
         return check.judge(ClientOutcome(status, out, err, after))
 
 
