@@ -206,6 +206,26 @@ def test_the_echo_client_ignores_a_stray_reply(misbehaving):
     assert "stray reply (5 bytes: b'stale')" in out.getvalue()
 
 
+def test_plain_prints_only_the_echoes_and_the_notes_on_stderr(lossy_server, capsys):
+    # make check-udp's contract: what a student's client prints, the reference prints too.
+    args = client_args("echo", "--plain", "--host", "127.0.0.1", "--port", str(port_of(lossy_server)),
+                       "--timeout", str(TIMEOUT), "a", "", "c")
+    assert c.main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "a\n\nc\n"
+    assert "sending it again" in captured.err and "reply from" in captured.err
+
+
+def test_plain_says_on_stderr_which_message_got_no_echo(misbehaving, capsys):
+    port = misbehaving(lambda sock, data, addr: sock.sendto(data.upper(), addr))  # not an echo
+    args = client_args("echo", "--plain", "--host", "127.0.0.1", "--port", str(port),
+                       "--timeout", str(TIMEOUT), "--retries", "1", "ABC", "def")
+    assert c.main(args) == c.EXIT_UNANSWERED
+    captured = capsys.readouterr()
+    assert captured.out == "ABC\n"  # the stray b"DEF" is not printed as the echo of b"def"
+    assert "gave up on 3 bytes: b'def' after 2 tries" in captured.err
+
+
 def test_a_datagram_over_65507_bytes_is_refused_clearly(server, capsys):
     args = client_args("echo", "--host", "127.0.0.1", "--port", str(port_of(server)), "--size", "65508")
     assert c.main(args) == c.EXIT_TOO_BIG

@@ -7,6 +7,7 @@ Usage, from the client container::
     python -m socklab client udp echo --connect hi     # connect() + send()/recv()
     python -m socklab client udp echo --size 65508     # too big: refused, clearly
     python -m socklab client udp ping --count 20       # pinger, with a summary
+    python -m socklab client udp echo --plain a b      # only the echoes on stdout
 
 No connection is made: ``sendto(data, address)`` names the destination on
 every datagram, and ``recvfrom`` says who each reply came from -- anyone can
@@ -25,6 +26,10 @@ resend, it counts the loss. An empty line is sent as a zero-length datagram:
 legal in UDP, and ``recvfrom`` returning b'' means exactly that -- not, as on
 TCP, that the peer has gone.
 
+``--plain`` prints only each echo's bytes on stdout, a line each, and every
+note and error on stderr: the contract of ``make check-udp``, which runs this
+client as the reference.
+
 Exit status: 0 all done (ping: at least one reply), 1 messages unanswered or
 no ping came back, 2 the network failed, 3 a datagram was refused as too big.
 ``--expect-refusal`` turns 3 into 0 and anything else into 1, for a lab step.
@@ -37,7 +42,7 @@ import errno
 import socket
 import sys
 import time
-from typing import Iterable, TextIO
+from typing import BinaryIO, Iterable, TextIO
 
 from socklab import DEFAULT_PORTS
 from socklab.framing import LocalProtocolError, RemoteProtocolError
@@ -153,8 +158,12 @@ def _ms(seconds: float) -> str:
 
 
 def echo(endpoint: UdpEndpoint, messages: Iterable[bytes], timeout: float, retries: int,
-         out: TextIO | None = None) -> int:
-    """Send each message and wait for its echo; returns how many got none."""
+         out: TextIO | None = None, replies: BinaryIO | None = None) -> int:
+    """Send each message and wait for its echo; returns how many got none.
+
+    With ``replies``, each echo's bytes go there, a line each (``--plain``),
+    and ``out`` only gets the notes.
+    """
     out = out or sys.stdout
     unanswered = 0
     for message in messages:
@@ -162,6 +171,9 @@ def echo(endpoint: UdpEndpoint, messages: Iterable[bytes], timeout: float, retri
             started = time.monotonic()
             endpoint.send(message)
             if _await_echo(endpoint, message, started, timeout, out):
+                if replies is not None:
+                    replies.write(message + b"\n")  # the echo: the same bytes, checked by _await_echo
+                    replies.flush()
                 break
             more = f": sending it again ({attempt + 1}/{retries})" if attempt < retries else ""
             print(f"no reply within {timeout:g} s (lost: UDP does not retransmit){more}", file=out)
@@ -281,6 +293,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set Don't Fragment (IP_PMTUDISC_DO): over the path MTU, refuse instead of fragmenting")
     common.add_argument("--expect-refusal", action="store_true",
                         help="succeed only if the kernel refuses the datagram as too big (for a lab step)")
+    common.add_argument("--plain", action="store_true",
+                        help="echo: print only each echo's bytes on stdout, a line each; notes on stderr")
     modes = parser.add_subparsers(dest="mode", required=True, metavar="MODE")
     echo = modes.add_parser("echo", parents=[common], help="send messages, print their echoes; 'exit' ends",
                             description="Send messages, one datagram each, and print their echoes.")
@@ -300,12 +314,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             stats = ping(endpoint, args.count, args.timeout, args.size or p.HEADER.size, args.interval, out)
             print(stats.report(endpoint.name), file=out)
             return EXIT_OK if stats.received else EXIT_UNANSWERED
-        unanswered = echo(endpoint, _messages(args), args.timeout, args.retries, out)
+        replies = sys.stdout.buffer if args.plain else None
+        unanswered = echo(endpoint, _messages(args), args.timeout, args.retries, out, replies)
         return EXIT_UNANSWERED if unanswered else EXIT_OK
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout  # looked up now, not at import: tests and the CLI may swap it
+    # looked up now, not at import: tests and the CLI may swap it
+    out = out or (sys.stderr if args.plain else sys.stdout)
     status = _main(args, out)
     if args.expect_refusal:
         if status == EXIT_TOO_BIG:
