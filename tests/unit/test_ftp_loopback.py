@@ -82,6 +82,21 @@ def test_a_wrong_digest_is_reported_as_mismatch_and_nothing_is_kept(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_mismatch_is_said_on_stderr_like_every_failure(tmp_path, capsys):
+    import io
+
+    from socklab.ftp.client import Session
+
+    out = io.StringIO()
+    port = fake_server(lambda conn: conn.sendall(p.encode(p.FileHeader(4)) + b"data" + p.encode(p.Digest(b"\0" * 32))))
+    with FtpClient("127.0.0.1", port, progress=None) as c:
+        assert not Session(c, tmp_path, out).run_line("get f")
+    err = capsys.readouterr().err
+    assert "MISMATCH" in out.getvalue()
+    assert "error: get f: the sha256 of the bytes that arrived differs from the sender's; nothing was kept" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_server_that_vanishes_mid_body_leaves_no_file(tmp_path):
     port = fake_server(lambda conn: conn.sendall(p.encode(p.FileHeader(1000)) + b"only this"))
     with FtpClient("127.0.0.1", port, progress=None) as c:
@@ -102,3 +117,29 @@ def test_uploads_a_killed_server_left_are_removed_at_the_next_start(tmp_path):
     removed = remove_unfinished_uploads(root)
     assert sorted(p.relative_to(root).as_posix() for p in removed) == [".upload-a1", "sub/.upload-b2"]
     assert (root / "keep.bin").exists() and (outside / ".upload-c3").exists()
+
+
+def test_a_server_gone_silent_mid_body_is_a_clear_error_and_nothing_kept(tmp_path, capsys, run_in_thread):
+    # What a client sees of a killed server container whose FIN never came.
+    from socklab.cli import main
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    release = threading.Event()
+
+    def silent_after_ten_bytes() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(1024)  # the get
+            conn.sendall(p.encode(p.FileHeader(100)) + bytes(10))
+            release.wait(10)
+
+    run_in_thread(silent_after_ten_bytes)
+    try:
+        code = main(["client", "ftp", "--host", "127.0.0.1", "--port", str(listener.getsockname()[1]),
+                     "--timeout", "0.5", "--dir", str(tmp_path), "get", "x.bin"])
+    finally:
+        release.set()
+        listener.close()
+    assert code == 2
+    assert "failed: no answer from the server for 0.5 s (stopped, or unreachable)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither x.bin nor its temporary file

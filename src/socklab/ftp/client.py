@@ -234,6 +234,10 @@ class Session:
 
     def _report(self, transfer: Transfer) -> bool:
         print(transfer.summary(), file=self.out)
+        if not transfer.verified:
+            # A failure says so on stderr, as every other failure does: MISMATCH on stdout is not enough.
+            print(f"error: {transfer.verb} {transfer.name}: the {transfer.algorithm} of the bytes that arrived "
+                  "differs from the sender's; nothing was kept", file=sys.stderr)
         return transfer.verified
 
     def _check(self, path: Path, expected: str) -> bool:
@@ -291,6 +295,10 @@ def main(args: argparse.Namespace) -> int:
             client.quit()
     except (OSError, ProtocolError) as exc:
         reason = failure_reason(exc)
+        if isinstance(exc, socket.timeout):
+            # A server that vanishes with its network (a killed container)
+            # sends no FIN or RST: silence is all the client ever sees.
+            reason = f"no answer from the server for {args.timeout:g} s (stopped, or unreachable)"
         print(f"error: connection to {args.host}:{args.port} failed: {reason}", file=sys.stderr)
         return 2
     return 1 if failures else 0
