@@ -17,7 +17,8 @@ A spec is ``key=value`` pairs separated by commas::
                    several messages arrive in one recv() (sticky packets)
     frames=T       TCP: the opposite of merge, the network the tutorials
                    assume: each protocol message (as the exercise's decoder
-                   cuts the stream) sent as its own write, T after the last;
+                   cuts the stream) sent as its own write, T after the last
+                   (the shell's naive length too, as their server sends it);
                    needs the proxy's --exercise
     reset=N        TCP: pass N bytes, then reset both sides (RST)
     blackhole=N    TCP: pass N bytes, then pass nothing more, and keep the
