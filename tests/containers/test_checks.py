@@ -89,3 +89,19 @@ def test_grade_a_class(tmp_path, docker_client, images):
     assert (out / "ada" / "check.xml").exists()
     leftovers = docker_client.containers.list(all=True, filters={"label": "org.socklab.check"})
     assert not [c.name for c in leftovers if "grade-" in c.labels.get("org.socklab.check", "")]
+
+
+def test_make_check_target(docker_client, images):
+    """What a student types: make check-echo (the starter by default): a table, a failing exit, results on disk."""
+    import subprocess
+
+    from socklab.host.paths import REPO_ROOT
+
+    out = LABS_DIR / "echo" / "out"
+    run = subprocess.run(["make", "-s", "check-echo"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0, run.stdout + run.stderr  # the checker's 1, which make turns into 2
+    assert "SOLUTION=labs/echo/starter" in run.stdout
+    assert f"0/{len(lab_checks('echo').CHECKS)} checks passed" in run.stdout
+    assert "TODO(socket)" in run.stdout
+    saved = json.loads((out / "check.json").read_text())
+    assert saved["solution"] == "labs/echo/starter" and saved["passed"] == 0

@@ -362,7 +362,10 @@ class Checker:
                 status = server.attrs["State"]["ExitCode"]
                 who = "your server" if check.side == "server" and self.solution else "the reference server"
                 return f"{who} exited (status {status}) before listening on port {self.port}"
-            code, output = _exec(server, f"ss {flag} 'sport = :{self.port}'")
+            try:
+                code, output = _exec(server, f"ss {flag} 'sport = :{self.port}'")
+            except docker.errors.APIError:  # it stopped between reload() and exec: said next round
+                code, output = 1, ""
             if code == 0 and output.strip():
                 return ""
             time.sleep(0.2)
