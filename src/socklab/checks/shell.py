@@ -104,7 +104,7 @@ def _complete(data: bytes) -> bool:
     if len(data) < HEADER.size:
         return False
     out_len, err_len = HEADER.unpack_from(data)[:2]
-    return len(data) >= HEADER.size + out_len + err_len or out_len + err_len > 64 * MAX_OUTPUT
+    return len(data) >= HEADER.size + out_len + err_len or out_len + err_len > 4 * MAX_OUTPUT
 
 
 def read_reply(sock: socket.socket, timeout: float = WAIT, header_only: bool = False) -> tuple[Reply | None, str]:
