@@ -24,10 +24,10 @@ import shlex
 import time
 
 import pytest
+from support import ServerLog, sh
 
 from socklab import LABEL
 from socklab.samples import sample_digest
-from support import ServerLog, sh
 
 pytestmark = pytest.mark.container
 
@@ -61,8 +61,8 @@ def container(image, network, command: str, *, alias: str | None = None, server:
         c = c.with_network_aliases(alias)
     for path, options in {"/tmp": "size=64m", **(tmpfs or {})}.items():
         c = c.with_tmpfs_mount(path, options)
-    limits = dict(labels={LABEL: "test-faults"}, mem_limit=MEMORY, pids_limit=SERVER_PIDS if server else ROLE_PIDS,
-                  cap_drop=["ALL"], security_opt=["no-new-privileges:true"], read_only=True, init=True)
+    limits = {"labels": {LABEL: "test-faults"}, "mem_limit": MEMORY, "pids_limit": SERVER_PIDS if server else ROLE_PIDS,
+              "cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"], "read_only": True, "init": True}
     return c.with_kwargs(**{**limits, **kwargs})
 
 
