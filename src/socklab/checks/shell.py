@@ -176,13 +176,28 @@ def server_partial_recv(target: Target) -> Verdict:
                         "keep reading until the newline")
 
 
+def complete_replies(data: bytes) -> list[Reply]:
+    """The whole replies at the start of ``data``, in order."""
+    replies, start = [], 0
+    while len(data) - start >= HEADER.size:
+        out_len, err_len = HEADER.unpack_from(data, start)[:2]
+        end = start + HEADER.size + out_len + err_len
+        if end > len(data) or out_len + err_len > 4 * MAX_OUTPUT:
+            break
+        replies.append(Reply(data[start:end]))
+        start = end
+    return replies
+
+
 def server_sticky_commands(target: Target) -> Verdict:
+    words = (b"first", b"second", b"third")
     with connect(target) as sock:
         sock.sendall(HELLO + b"echo first\necho second\necho third\n")
-        for word in (b"first", b"second", b"third"):
-            reply, why = read_reply(sock)
-            if reply is None or reply.stdout != word + b"\n":
-                got = why if reply is None else str(reply)
+        data, stopped = recv_until(sock, lambda d: len(complete_replies(d)) >= len(words), limit=1 << 16)
+        replies = complete_replies(data)
+        for i, word in enumerate(words):
+            if i >= len(replies) or replies[i].stdout != word + b"\n":
+                got = str(replies[i]) if i < len(replies) else f"none ({stopped or 'wrong bytes'})"
                 return Verdict.fail(f"'framing length' and three commands arrived in one recv(); the reply to "
                                     f"'echo {word.decode()}': {got}. One recv() may hold several lines: "
                                     "run each, keep what follows the last newline for the next")
