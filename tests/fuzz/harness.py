@@ -20,7 +20,8 @@ the inputs, what a right answer is, its normal client) is in targets.py.
                 right answers
 
 One input is one connection: every one starts from a fresh server-side
-state, so a failing input can be replayed alone (failures keep the input).
+state, so a failing input can be replayed alone: failing inputs are written
+whole beside the server's log.
 
 SOCKLAB_FUZZ_INPUTS sets the inputs per server (default: a quick sample, as
 in ``make test``; ``make fuzz`` sets 100000); SOCKLAB_FUZZ_SEED the seed.
@@ -69,6 +70,8 @@ BATCH = 16
 STALL_SECONDS = 20.0
 #: Bytes of an answer kept for the oracle; beyond, it is read and dropped.
 KEEP = 4 << 20
+#: Failing inputs kept (whole) for the report; the rest are counted.
+KEPT_FAILURES = 100
 #: Wall-clock limit of one fuzz run, whatever the input count: a bound, not a target.
 RUN_LIMIT = 20 * 60.0
 #: How long the normal client may take for one check.
@@ -512,7 +515,9 @@ class Report:
     inputs: int = 0
     hypothesis: int = 0
     derived: int = 0
-    stalls: list[Input] = field(default_factory=list)
+    stall_count: int = 0
+    wrong_count: int = 0
+    stalls: list[Input] = field(default_factory=list)  # the first KEPT_FAILURES of each
     wrong: list[tuple[Input, str]] = field(default_factory=list)
     reference_failures: list[str] = field(default_factory=list)
     rss_start_kib: int = 0
@@ -529,7 +534,7 @@ class Report:
         return (f"fuzz {self.name}: {self.inputs} inputs ({self.hypothesis} drawn by hypothesis, {self.derived} "
                 f"derived from those, the rest raw random bytes) in {self.seconds:.1f} s, "
                 f"{self.rate:.0f}/s; RSS {self.rss_start_kib / 1024:.1f} MiB at start, max {self.rss_max_kib / 1024:.1f}, "
-                f"end {self.rss_end_kib / 1024:.1f}; stalls {len(self.stalls)}, wrong answers {len(self.wrong)}, "
+                f"end {self.rss_end_kib / 1024:.1f}; stalls {self.stall_count}, wrong answers {self.wrong_count}, "
                 f"normal client failures {len(self.reference_failures)}")
 
 
@@ -576,9 +581,13 @@ def _run(server: ServerProcess, target: Target, inputs: int, seed: int) -> Repor
             with lock:
                 done += 1
                 if outcome.stalled:
-                    report.stalls.append(inp)
+                    report.stall_count += 1
+                    if len(report.stalls) < KEPT_FAILURES:
+                        report.stalls.append(inp)
                 elif problem:
-                    report.wrong.append((inp, problem))
+                    report.wrong_count += 1
+                    if len(report.wrong) < KEPT_FAILURES:
+                        report.wrong.append((inp, problem))
 
     def reference() -> None:
         try:
@@ -660,6 +669,15 @@ def _run(server: ServerProcess, target: Target, inputs: int, seed: int) -> Repor
     return report
 
 
+def keep_failures(server: ServerProcess, report: Report) -> Path:
+    """The failing inputs, whole, beside the server's log: ``end chunks`` per line, Python literals."""
+    path = server.log_path.with_name(f"{report.name}-failing-inputs.txt")
+    with open(path, "w") as f:
+        for inp in [*report.stalls, *(inp for inp, _ in report.wrong)]:
+            f.write(f"{inp.end} {inp.chunks!r}\n")
+    return path
+
+
 def assert_survived(server: ServerProcess, target: Target, report: Report, inputs: int = INPUTS) -> None:
     """Every promise of a fuzz run, each failure with what is needed to replay it."""
     bound = target.rss_bound_kib(report.rss_start_kib)
@@ -669,10 +687,13 @@ def assert_survived(server: ServerProcess, target: Target, report: Report, input
     assert report.inputs == inputs, f"only {report.inputs} of {inputs} inputs were sent (time limit hit?)"
     faults = server.our_faults()
     assert not faults, "the server logged errors of its own:\n" + "\n---\n".join(faults)
-    assert not report.stalls, (f"{len(report.stalls)} connections got neither an answer nor a close within "
-                               f"{STALL_SECONDS:g} s, e.g.:\n" + "\n".join(map(repr, report.stalls[:5])))
-    assert not report.wrong, (f"{len(report.wrong)} wrong answers, e.g.:\n"
-                              + "\n".join(f"{problem}\n  for {inp!r}" for inp, problem in report.wrong[:5]))
+    assert not report.stall_count, (
+        f"{report.stall_count} connections got neither an answer nor a close within {STALL_SECONDS:g} s, e.g.:\n"
+        + "\n".join(map(repr, report.stalls[:5])) + f"\nwhole inputs in {keep_failures(server, report)}")
+    assert not report.wrong_count, (
+        f"{report.wrong_count} wrong answers, e.g.:\n"
+        + "\n".join(f"{problem}\n  for {inp!r}" for inp, problem in report.wrong[:5])
+        + f"\nwhole inputs in {keep_failures(server, report)}")
     assert not report.reference_failures, "the normal client failed:\n" + "\n".join(report.reference_failures[:5])
     assert report.rss_max_kib <= bound, (
         f"RSS reached {report.rss_max_kib / 1024:.1f} MiB, over the bound of {bound / 1024:.1f} MiB")
