@@ -161,7 +161,7 @@ class Merged(socketserver.BaseRequestHandler):
 def test_frames_sends_each_message_alone(behind_proxy):
     """frames=: the tutorials' network: one recv, one message, even when the sender merged them."""
     server = _Servers(("127.0.0.1", 0), Merged)
-    address = behind_proxy(server, lambda a, t, i: px.TcpProxy(a, t, i, "echo"), "frames=100ms", 1)
+    address = behind_proxy(server, lambda a, t, i: px.TcpProxy(a, t, i, "echo"), "frames=500ms", 1)  # wide: a loaded machine may be slow to recv()
     with connect(address) as sock:
         chunks = [sock.recv(65536) for _ in range(3)]
     assert chunks == [b"ONE\n", b"TWO\n", b"THREE\n"]
