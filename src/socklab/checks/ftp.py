@@ -441,7 +441,8 @@ def fetch_back(names: list[str]) -> dict[str, str]:
     found = {}
     with tempfile.TemporaryDirectory() as folder:
         try:
-            with FtpClient("server", PORT, timeout=CLIENT_TIMEOUT, progress=None) as client:
+            with FtpClient(os.environ.get("CHECK_SERVER", "server"), PORT, timeout=CLIENT_TIMEOUT,
+                           progress=None) as client:
                 for name in names:
                     try:
                         transfer = client.get(name, Path(folder, name))

@@ -22,8 +22,10 @@ on failure, Ctrl-C or SIGTERM too.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import io
 import json
+import os
 import shlex
 import sys
 import tarfile
@@ -48,6 +50,13 @@ RUN_LABEL = "org.socklab.check"
 SOLUTION_DIR = "/solution"
 WORK_DIR = "/work"
 READY_TIMEOUT = 10.0  # for a server to listen, and for the proxy
+#: Checks run at once. Each has its own server (alias server-N) and proxy port
+#: (PROXY_PORTS + N), so they cannot meet; most of a check is waiting (a
+#: container starting, a timeout running out), which several can do together.
+WORKERS = int(os.environ.get("SOCKLAB_CHECK_WORKERS", "3"))
+PROXY_PORTS = 20000
+#: Beyond a check's own time limit, before its container is killed from outside.
+KILL_GRACE = 10.0
 TIMELINE_LINES = 14  # of a failed check's capture, shown under its reason
 LOG_LINES = 8  # of the solution's stderr, shown under a failure
 
@@ -255,7 +264,6 @@ class Checker:
         self.deadline = time.monotonic() + time_limit if time_limit else None
         self.run_id = run_id or uuid.uuid4().hex[:10]
         self.progress = progress
-        self._client_said = ""  # the client's stderr, in the last client check
 
     @property
     def name(self) -> str:
@@ -280,15 +288,16 @@ class Checker:
             self.inspector = box.start("inspector", self.images.inspector, ["sleep", "infinity"], alias="proxy",
                                        cap_add=["NET_RAW", "NET_ADMIN", "SETUID", "SETGID"])
             self.tester = box.start("tester", self.images.lab, ["sleep", "infinity"])
-            for number, check in enumerate(checks, 1):
-                if self.deadline and time.monotonic() > self.deadline:
-                    result = Result(check.name, check.side, check.pitfall, False,
-                                    "not run: the solution's time limit was reached")
-                else:
-                    result = self._run_one(box, number, check)
-                report.results.append(result)
-                self.progress(f"  [{number}/{len(checks)}] {check.name:<28} {'pass' if result.passed else 'FAIL'}"
-                              f"  ({result.seconds:.1f} s)")
+            with concurrent.futures.ThreadPoolExecutor(max(1, WORKERS)) as pool:
+                futures = [pool.submit(self._run_in_time, box, number, check)
+                           for number, check in enumerate(checks, 1)]
+                done = 0
+                for future in concurrent.futures.as_completed(futures):
+                    result = future.result()
+                    done += 1
+                    self.progress(f"  [{done}/{len(checks)}] {result.name:<28} {'pass' if result.passed else 'FAIL'}"
+                                  f"  ({result.seconds:.1f} s)")
+                report.results = [future.result() for future in futures]  # in the lab's order
         finally:
             box.close()
         report.seconds = time.monotonic() - started
@@ -296,6 +305,11 @@ class Checker:
         return report
 
     # --- one check -------------------------------------------------------------------
+
+    def _run_in_time(self, box: Sandbox, number: int, check: Check) -> Result:
+        if self.deadline and time.monotonic() > self.deadline:
+            return Result(check.name, check.side, check.pitfall, False, "not run: the solution's time limit was reached")
+        return self._run_one(box, number, check)
 
     def _run_one(self, box: Sandbox, number: int, check: Check) -> Result:
         started = time.monotonic()
@@ -313,11 +327,14 @@ class Checker:
             sut.reload()
             address = sut.attrs["NetworkSettings"]["Networks"][box.network.name]["IPAddress"]
             self._start_capture(number, address)
-            self._start_proxy(check)
-            verdict = self._drive(check) if isinstance(check, ServerCheck) else self._run_client(sut, check)
+            self._start_proxy(number, check)
+            if isinstance(check, ServerCheck):
+                verdict = self._drive(number, check)
+                said = server.logs().decode(errors="replace")
+            else:
+                verdict, said = self._run_client(number, sut, check)
             result.passed, result.why = verdict.passed, verdict.why
             if not verdict.passed:
-                said = server.logs().decode(errors="replace") if check.side == "server" else self._client_said
                 result.log = _tail(said, LOG_LINES)
         except docker.errors.APIError as exc:
             result.why = f"the check could not run: {exc.explanation or exc}"
@@ -349,7 +366,7 @@ class Checker:
         command = ["sh", "-c", f"{setup}\nexec {shlex.join(argv)}" if setup else f"exec {shlex.join(argv)}"]
         options = {} if untrusted else {"tmpfs": {WORK_DIR: "size=256m"}, "working_dir": WORK_DIR,
                                         "cap_add": list(self.contract.reference_caps)}
-        return box.start(f"server-{number}", self.images.lab, command, alias="server", solution=solution,
+        return box.start(f"server-{number}", self.images.lab, command, alias=f"server-{number}", solution=solution,
                          untrusted=untrusted, **options)
 
     def _wait_listening(self, server, check: Check) -> str:
@@ -373,22 +390,22 @@ class Checker:
                 "does the server bind() and listen() on the port it is given?")
 
     def _start_capture(self, number: int, address: str) -> None:
-        what = f"{self.transport} port {self.port} and host {address}"
-        if self.transport == "udp":
-            # A datagram over the MTU is cut into IP fragments; only the first names the port.
-            what = f"host {address} and (udp port {self.port} or (ip[6:2] & 0x1fff != 0))"
+        # The container under test talks to the proxy only: its address says it all,
+        # and keeps the IP fragments after a large datagram's first (they name no port).
+        what = f"host {address}"
         # -Z root: tcpdump would otherwise switch to its own user, who may not write the file
         self.inspector.exec_run(["tcpdump", "-U", "--immediate-mode", "-n", "-Z", "root", "-i", "eth0",
                                  "-w", f"/tmp/check-{number}.pcap", what], detach=True)
         self._wait_for(self.inspector, "pgrep -x tcpdump", "the capture did not start")
 
-    def _start_proxy(self, check: Check) -> None:
+    def _start_proxy(self, number: int, check: Check) -> None:
         spec = check.impair or "none"
+        port = PROXY_PORTS + number
         self.inspector.exec_run(["python3", "-m", "socklab", "inspector", "proxy", f"--{self.transport}",
-                                 "--listen", f"0.0.0.0:{self.port}", "--to", f"server:{self.port}",
+                                 "--listen", f"0.0.0.0:{port}", "--to", f"server-{number}:{self.port}",
                                  "--exercise", self.lab, "--impair", spec, "--seed", "1"], detach=True)
         flag = "-Hltn" if self.transport == "tcp" else "-Hlun"
-        self._wait_for(self.inspector, f"ss {flag} 'sport = :{self.port}' | grep -q .", "the proxy did not start")
+        self._wait_for(self.inspector, f"ss {flag} 'sport = :{port}' | grep -q .", "the proxy did not start")
 
     def _wait_for(self, container, command: str, failure: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -404,8 +421,10 @@ class Checker:
         if inspector is None:
             return b""
         try:
-            _exec(inspector, "pkill -f 'socklab inspector proxy'; pkill -INT -x tcpdump; "
-                             "for i in $(seq 50); do pgrep -x tcpdump >/dev/null || pgrep -f 'inspector proxy' "
+            proxy = f"inspector proxy .*--listen 0.0.0.0:{PROXY_PORTS + number} "
+            capture = f"tcpdump .*/tmp/check-{number}.pcap "
+            _exec(inspector, f"pkill -f '{proxy}'; pkill -INT -f '{capture}'; "
+                             f"for i in $(seq 50); do pgrep -f '{capture}' >/dev/null || pgrep -f '{proxy}' "
                              ">/dev/null || exit 0; sleep 0.1; done")
             stream, _ = inspector.get_archive(f"/tmp/check-{number}.pcap")
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
@@ -429,10 +448,12 @@ class Checker:
         lines = text.splitlines()
         return "\n".join(lines[:1] + ["..."] * (len(lines) > TIMELINE_LINES + 1) + lines[1:][-TIMELINE_LINES:])
 
-    def _drive(self, check: ServerCheck) -> Verdict:
-        argv = ["python3", "-m", "socklab.checks", "drive", self.lab, check.name, "--target", f"proxy:{self.port}"]
-        status, out, err = _exec_with_deadline(self.tester, argv, check.time_limit)
-        if status is None:
+    def _drive(self, number: int, check: ServerCheck) -> Verdict:
+        # timeout(1) ends this check's tester alone; the tester container serves the others
+        argv = ["timeout", "-s", "KILL", f"{check.time_limit:g}", "python3", "-m", "socklab.checks", "drive",
+                self.lab, check.name, "--target", f"proxy:{PROXY_PORTS + number}"]
+        status, out, err = _exec_with_deadline(self.tester, argv, check.time_limit + KILL_GRACE)
+        if status in (None, 137):
             return Verdict.fail(f"the check did not end within {check.time_limit:g} s")
         lines = out.decode(errors="replace").strip().splitlines()
         try:
@@ -441,8 +462,9 @@ class Checker:
         except (IndexError, ValueError, KeyError):
             return Verdict.fail(f"the tester failed: {_tail(err.decode(errors='replace'), 3)}")
 
-    def _run_client(self, sut, check: ClientCheck) -> Verdict:
-        values = {"port": self.port, "host": "proxy", "dir": SOLUTION_DIR}
+    def _run_client(self, number: int, sut, check: ClientCheck) -> tuple[Verdict, str]:
+        """The verdict, and what the client said on stderr."""
+        values = {"port": PROXY_PORTS + number, "host": "proxy", "dir": SOLUTION_DIR}
         template = self.contract.client if self.solution is not None else self.contract.reference_client
         argv = _fill(template, **values) + _fill(check.args, **values)
         user = UNTRUSTED["user"]  # the reference client too: the same sandbox for both
@@ -452,13 +474,13 @@ class Checker:
         status, out, err = _exec_with_deadline(
             sut, ["sh", "-c", script], check.time_limit, user=user, workdir=WORK_DIR,
             environment={"CHECK_STDIN": base64.b64encode(check.stdin).decode()})
-        self._client_said = err.decode(errors="replace")
         after = ""
         if check.inspect and status is not None:
-            # CLIENT_STATUS: an inspect may do more (fetch uploads back) only after a success
+            # CLIENT_STATUS: an inspect may do more (fetch uploads back) only after a success;
+            # CHECK_SERVER: the server's name, to reach it directly, not through the proxy
             after = _exec(sut, check.inspect, user=user, workdir=WORK_DIR,
-                          environment={"CLIENT_STATUS": str(status)})[1]
-        return check.judge(ClientOutcome(status, out, err, after))
+                          environment={"CLIENT_STATUS": str(status), "CHECK_SERVER": f"server-{number}"})[1]
+        return check.judge(ClientOutcome(status, out, err, after)), err.decode(errors="replace")
 
 
 def check(lab: str, solution: str, out: Path | None = None, time_limit: float | None = None,
