@@ -99,8 +99,8 @@ def echoed(sock: socket.socket, data: bytes, tries: int = 3) -> Verdict:
             if reply:
                 got.append(reply)
     if not got:
-        return Verdict.fail(f"sent {show(data)} ({len(data)} bytes) {tries} times, no echo within {TRY:g} s")
-    return Verdict.fail(f"sent {show(data)} ({len(data)} bytes), got back {show(got[0])} ({len(got[0])} bytes)")
+        return Verdict.fail(f"sent {show(data)} {tries} times, no echo within {TRY:g} s")
+    return Verdict.fail(f"sent {show(data)}, got back {show(got[0])}")  # show() gives the size of a long one
 
 
 # --- the student's server -------------------------------------------------------
