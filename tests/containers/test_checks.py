@@ -41,6 +41,16 @@ def test_reference_passes_every_check(lab, tmp_path, docker_client, images):
 
 
 @pytest.mark.parametrize("lab", LABS)
+def test_good_solution_passes_every_check(lab, tmp_path, docker_client, images):
+    """A student's solution, written from the contract alone (no socklab import), can pass: the
+    checks ask for what the lab README says, not for socklab's own way of doing it."""
+    from solutions import SOLUTIONS
+
+    report = run(lab, SOLUTIONS / lab / "good", tmp_path, docker_client, images)
+    assert report.passed, report.table()
+
+
+@pytest.mark.parametrize("lab", LABS)
 def test_starter_fails_every_check_with_a_message(lab, tmp_path, docker_client, images):
     report = run(lab, resolve_solution(lab, str(LABS_DIR / lab / "starter")), tmp_path, docker_client, images)
     assert not report.passed
