@@ -135,6 +135,32 @@ def test_slicing_cuts_one_write_into_small_recvs(tcp):
     assert len(chunks) >= 11  # 10240 bytes in 1000-byte segments
 
 
+class TwoWrites(socketserver.BaseRequestHandler):
+    """Sends b"a" and b"b" as two writes 50 ms apart, then waits for the client to close."""
+
+    def handle(self):
+        self.request.settimeout(TIMEOUT)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.request.sendall(b"a")
+            time.sleep(0.05)  # so that the proxy reads them as two writes
+            self.request.sendall(b"b")
+            while self.request.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+def test_slices_of_two_writes_are_a_gap_apart_too(tcp):
+    # A header and a body sent as two writes must not arrive in one recv(): "one byte at a
+    # time" holds across writes, not only within one.
+    with connect(tcp(TwoWrites, "slice=1:200ms,dir=to-client")) as sock:
+        assert sock.recv(65536) == b"a"
+        first = time.monotonic()
+        assert sock.recv(65536) == b"b"
+        assert time.monotonic() - first >= 0.15
+
+
 def test_merging_makes_small_writes_arrive_together(tcp):
     messages = [f"message {i}\n".encode() for i in range(5)]
     with connect(tcp(Echo, "merge=500ms")) as sock:

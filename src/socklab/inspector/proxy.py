@@ -149,6 +149,7 @@ class _Direction:
         self.on = self.impairment.applies(self.direction)
         self.release = 0.0  # when the last write went: writes keep their order
         self.rate_clock = 0.0  # when the link is free again, at the rate limit
+        self.sliced_at = 0.0  # when the last slice went: the next one waits the gap, even from the next write
 
     # reader thread: as fast as the source sends, into the bounded queue
     def read(self) -> None:
@@ -239,8 +240,10 @@ class _Direction:
         pieces = segments(data, piece_size)
         if imp.slice_size and len(pieces) > 1:
             self._note(f"{len(data)} bytes sliced into {len(pieces)} segments of at most {imp.slice_size}")
-        for i, piece in enumerate(pieces):
-            if i and imp.slice_size and not self._wait_until(time.monotonic() + imp.slice_gap):
+        for piece in pieces:
+            # The gap also runs across writes: a sender's back-to-back writes (a header, then
+            # a body) would otherwise put two slices in one recv() of the receiver.
+            if imp.slice_size and not self._wait_until(self.sliced_at + imp.slice_gap):
                 return False
             piece, reset = cut_at(imp.reset_after, self.passed, piece)
             piece, silence = cut_at(imp.blackhole_after, self.passed, piece)
@@ -250,6 +253,7 @@ class _Direction:
                 self.rate_clock = max(time.monotonic(), self.rate_clock) + len(piece) / imp.rate
             if piece and not self._send(piece):
                 return False
+            self.sliced_at = time.monotonic()
             if reset:
                 self._drain()
                 self.conn.abort(f"{self.label} reset after {self.passed} bytes (reset={imp.reset_after})")
