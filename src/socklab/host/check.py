@@ -331,6 +331,12 @@ class Checker:
             if isinstance(check, ServerCheck):
                 verdict = self._drive(number, check)
                 said = server.logs().decode(errors="replace")
+                server.reload()
+                if verdict.passed and server.status in ("exited", "dead"):
+                    # Its address went back to Docker's pool, and maybe to another check's server,
+                    # which then answered in its place (UDP: no connection to be refused).
+                    verdict = Verdict.fail(f"your server exited (status {server.attrs['State']['ExitCode']}) "
+                                           f"during the check, which looks for this: {check.pitfall}")
             else:
                 verdict, said = self._run_client(number, sut, check)
             result.passed, result.why = verdict.passed, verdict.why
