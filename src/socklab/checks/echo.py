@@ -18,8 +18,21 @@ import socket
 import time
 
 from socklab.checks.model import (
-    WAIT, ClientCheck, ClientOutcome, Contract, ServerCheck, Target, Verdict,
-    closed_within, connect, failed_clearly, printed, recv_until, show, vanish,
+    WAIT,
+    ClientCheck,
+    ClientOutcome,
+    Contract,
+    ServerCheck,
+    Target,
+    Verdict,
+    closes_silent_client,
+    connect,
+    failed_clearly,
+    printed,
+    recv_until,
+    refuses_endless,
+    show,
+    vanish,
 )
 
 PORT = 7007
@@ -31,7 +44,6 @@ CONTRACT = Contract(
     reference_client=["python3", "-m", "socklab", "client", "echo", "--host", "{host}", "--port", "{port}",
                       "--timeout", "10"],
 )
-IDLE_LIMIT = 5.0  # the contract's: a silent client is closed after this
 LARGE = 60_000  # bytes: under the 64 KiB line limit, over any one recv or send
 
 
@@ -114,13 +126,7 @@ def server_client_vanishes(target: Target) -> Verdict:
 
 
 def server_silent_client(target: Target) -> Verdict:
-    wait = IDLE_LIMIT + 3
-    with connect(target) as sock:
-        if closed_within(sock, wait):
-            return Verdict.ok()
-    return Verdict.fail(f"a client that sent nothing was still connected after {wait:g} s: without a timeout "
-                        f"(settimeout({IDLE_LIMIT:g})) one silent client holds a thread, or the whole server, "
-                        "for ever")
+    return closes_silent_client(target)
 
 
 def server_concurrent_clients(target: Target) -> Verdict:
@@ -138,22 +144,10 @@ def server_concurrent_clients(target: Target) -> Verdict:
 
 def server_oversized_line(target: Target) -> Verdict:
     """70 000 bytes and more with no newline: refused (ERROR or close), not buffered for ever."""
-    wait = 8.0
-    deadline = time.monotonic() + wait
-    with connect(target) as sock:
-        try:
-            sock.sendall(b"x" * 70_000)
-            # Keep trickling, so that an idle timeout is not what ends it.
-            while time.monotonic() < deadline:
-                if closed_within(sock, 0.5):
-                    break
-                sock.sendall(b"x" * 1024)
-            else:
-                return Verdict.fail(f"{70_000 + 1024 * int(wait * 2)} bytes with no newline, and the server "
-                                    f"was still reading after {wait:g} s: bound the line (64 KiB), then refuse "
-                                    "it, or one client can take all the memory")
-        except OSError:
-            pass  # the server closed while we sent: refused
+    verdict = refuses_endless(target, b"x" * 70_000, "70 000 bytes and more with no newline",
+                              "bound the line (64 KiB), then refuse it, or one client can take all the memory")
+    if not verdict.passed:
+        return verdict
     with connect(target) as again:
         verdict = exchange(again, b"still serving")
     return verdict if verdict.passed else Verdict.fail(f"after an oversized line, the next client: {verdict.why}")

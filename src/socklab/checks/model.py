@@ -23,11 +23,11 @@ class Verdict:
     why: str = ""  # for a failure: one sentence a student can act on
 
     @classmethod
-    def ok(cls, note: str = "") -> "Verdict":
+    def ok(cls, note: str = "") -> Verdict:
         return cls(True, note)
 
     @classmethod
-    def fail(cls, why: str) -> "Verdict":
+    def fail(cls, why: str) -> Verdict:
         return cls(False, why)
 
 
@@ -232,3 +232,38 @@ def serve_udp_peer(port: int, handle: Callable[[socket.socket, bytes, tuple], No
                 handle(sock, data, sender)
             except OSError:
                 pass  # the client under test went away: its own business
+
+
+# --- testers every TCP lab shares ---------------------------------------------------
+
+#: The contracts' idle limit: a server closes a client silent this long.
+IDLE_LIMIT = 5.0
+
+
+def closes_silent_client(target: Target, opening: bytes = b"", idle_limit: float = IDLE_LIMIT) -> Verdict:
+    """A client that sends ``opening`` (maybe nothing), then nothing: closed within the idle limit, and some."""
+    wait = idle_limit + 3
+    with connect(target) as sock:
+        if opening:
+            sock.sendall(opening)
+        if closed_within(sock, wait):
+            return Verdict.ok()
+    what = "half a request and then nothing" if opening else "nothing"
+    return Verdict.fail(f"a client that sent {what} was still connected after {wait:g} s: without a timeout "
+                        f"(settimeout({idle_limit:g})) one silent client holds a thread, or the whole server, for ever")
+
+
+def refuses_endless(target: Target, opening: bytes, what: str, advice: str, wait: float = 8.0) -> Verdict:
+    """Send ``opening``, then keep trickling 1 KiB every 0.5 s (so that an idle timeout is not
+    what ends it): passes when the server closes within ``wait``, the refusal of bad input."""
+    deadline = time.monotonic() + wait
+    with connect(target) as sock:
+        try:
+            sock.sendall(opening)
+            while time.monotonic() < deadline:
+                if closed_within(sock, 0.5):
+                    return Verdict.ok()
+                sock.sendall(b"x" * 1024)
+        except OSError:
+            return Verdict.ok()  # the server closed while we sent: refused
+    return Verdict.fail(f"{what}, and the server was still reading after {wait:g} s: {advice}")

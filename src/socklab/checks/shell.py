@@ -54,11 +54,12 @@ from socklab.checks.model import (
     ServerCheck,
     Target,
     Verdict,
-    closed_within,
+    closes_silent_client,
     connect,
     failed_clearly,
     printed,
     recv_until,
+    refuses_endless,
     show,
     vanish,
 )
@@ -236,13 +237,7 @@ def server_client_vanishes(target: Target) -> Verdict:
 
 
 def server_silent_client(target: Target) -> Verdict:
-    wait = IDLE_LIMIT + 3
-    with connect(target) as sock:
-        if closed_within(sock, wait):
-            return Verdict.ok()
-    return Verdict.fail(f"a client that sent nothing was still connected after {wait:g} s: without a timeout "
-                        f"(settimeout({IDLE_LIMIT:g})) one silent client holds a thread, or the whole server, "
-                        "for ever")
+    return closes_silent_client(target, idle_limit=IDLE_LIMIT)
 
 
 def server_concurrent_clients(target: Target) -> Verdict:
@@ -260,22 +255,9 @@ def server_concurrent_clients(target: Target) -> Verdict:
 
 def server_oversized_command(target: Target) -> Verdict:
     """70 000 bytes and more with no newline: refused (flag 4, or a close), not buffered for ever."""
-    wait = 8.0
-    deadline = time.monotonic() + wait
-    with connect(target) as sock:
-        try:
-            sock.sendall(b"echo " + b"x" * 70_000)
-            while time.monotonic() < deadline:  # keep trickling, so that the idle timeout is not what ends it
-                if closed_within(sock, 0.5):
-                    break
-                sock.sendall(b"x" * 1024)
-            else:
-                return Verdict.fail(f"{70_000 + 1024 * int(wait * 2)} bytes with no newline, and the server was "
-                                    f"still reading after {wait:g} s: bound the command line (64 KiB), then refuse "
-                                    "it, or one client can take all the memory")
-        except OSError:
-            pass  # the server closed while we sent: refused
-    return still_serving(target, "an oversized command line")
+    verdict = refuses_endless(target, b"echo " + b"x" * 70_000, "70 000 bytes and more with no newline",
+                              "bound the command line (64 KiB), then refuse it, or one client can take all the memory")
+    return still_serving(target, "an oversized command line") if verdict.passed else verdict
 
 
 def server_invalid_utf8(target: Target) -> Verdict:

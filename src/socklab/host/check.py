@@ -41,7 +41,14 @@ import docker.errors
 
 from socklab import LABEL
 from socklab.checks import LABS, lab_checks
-from socklab.checks.model import Check, ClientCheck, ClientOutcome, Contract, ServerCheck, Verdict
+from socklab.checks.model import (
+    Check,
+    ClientCheck,
+    ClientOutcome,
+    Contract,
+    ServerCheck,
+    Verdict,
+)
 from socklab.host.images import Images, ensure_images
 from socklab.host.lab import stop_on_sigterm
 from socklab.host.paths import LABS_DIR, REPO_ROOT
@@ -291,10 +298,8 @@ class Checker:
             with concurrent.futures.ThreadPoolExecutor(max(1, WORKERS)) as pool:
                 futures = [pool.submit(self._run_in_time, box, number, check)
                            for number, check in enumerate(checks, 1)]
-                done = 0
-                for future in concurrent.futures.as_completed(futures):
+                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                     result = future.result()
-                    done += 1
                     self.progress(f"  [{done}/{len(checks)}] {result.name:<28} {'pass' if result.passed else 'FAIL'}"
                                   f"  ({result.seconds:.1f} s)")
                 report.results = [future.result() for future in futures]  # in the lab's order

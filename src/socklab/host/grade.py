@@ -73,7 +73,7 @@ def grade_one(lab: str, solution: Path, out: Path, time_limit: float, client: do
     started = time.monotonic()
     status = "ok"
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=time_limit + GRACE)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=time_limit + GRACE, check=False)
         if run.returncode not in (0, 1):
             status = f"error: {(run.stderr.strip().splitlines() or ['exit ' + str(run.returncode)])[-1]}"
     except subprocess.TimeoutExpired:
