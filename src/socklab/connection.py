@@ -8,7 +8,8 @@ exercise's pure ``protocol`` module; this class only moves bytes:
   call, so a short read and two frames merged into one read both come out
   right.
 - ``receive_body()`` and ``send_body()`` stream a file body through one
-  reused buffer: memory stays flat however large the file is.
+  reused buffer: memory stays flat however large the file is;
+  ``send_file()`` sends one with ``sendfile`` when no byte needs to be seen.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ class Connection:
 
         Not ``socket.sendfile``: the checksum needs every byte in user space
         anyway, so zero-copy would save nothing here; ``readinto`` a reused
-        buffer keeps it to one copy and constant memory.
+        buffer keeps it to one copy and constant memory. ``send_file`` is
+        the zero-copy way, once the checksum is known.
         """
         left = size
         while left:
@@ -128,6 +130,17 @@ class Connection:
             on_chunk(piece)
             self.sock.sendall(piece)
             left -= n
+
+    def send_file(self, source: BinaryIO, size: int) -> None:
+        """Send exactly ``size`` bytes of ``source`` with ``socket.sendfile``.
+
+        Zero copy: the kernel moves the file's pages to the socket and the
+        bytes never enter Python. For a sender that already knows the
+        checksum (``send_body`` is for one that must compute it).
+        """
+        sent = self.sock.sendfile(source, 0, size)
+        if sent < size:
+            raise LocalProtocolError(f"file shrank while being sent ({size - sent} of {size} bytes missing)")
 
     def close(self) -> None:
         self.sock.close()

@@ -1,9 +1,13 @@
 """The FTP-like server: many clients at once, every path confined to one folder.
 
-Downloads stream from disk; an upload is written under a temporary name in
-the target folder and renamed only once its checksum verifies, so a client
-that vanishes mid-upload, a corrupted upload or a full disk never leaves a
-partial file under the real name.
+Downloads stream from disk. The first get of a file hashes it while sending;
+the digest is remembered (digests.py, as web servers keep ETags), so later
+gets of the unchanged file go out with ``sendfile``, no byte through Python.
+
+An upload is written under a temporary name in the target folder and
+renamed only once its checksum verifies, so a client that vanishes
+mid-upload, a corrupted upload or a full disk never leaves a partial file
+under the real name.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from socklab import DEFAULT_PORTS
 from socklab.connection import Connection, failure_reason
 from socklab.framing import RemoteProtocolError
 from socklab.ftp import protocol as p
+from socklab.ftp.digests import DigestCache, file_key, now_ns
 from socklab.paths import PathRefused, resolve_inside
 from socklab.samples import parse_size, write_sample
 from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
@@ -123,14 +128,32 @@ class FtpHandler(LabHandler):
         except OSError as exc:
             raise RequestFailed(p.ErrorCode.IO_ERROR, f"cannot open {name}: {exc.strerror}") from None
         with source:
-            size = os.fstat(source.fileno()).st_size
-            checksum = p.new_checksum(self.algorithm)
+            before = os.fstat(source.fileno())
+            size = before.st_size
             started = time.monotonic()
             self.conn.send(p.FileHeader(size, self.algorithm))
-            self.conn.send_body(source, size, checksum.update)
-            self.conn.send(p.Digest(checksum.digest()))
-        log.info("%s get %s: sent %s, %s %s", self.peer, name, _rate(size, time.monotonic() - started),
-                 self.algorithm, checksum.hexdigest()[:16])
+            digest = self.server.digests.get(self.algorithm, before)
+            if digest is not None:
+                how = "sendfile, digest cached"
+                self.conn.send_file(source, size)
+                if file_key(os.fstat(source.fileno())) != file_key(before):
+                    # The bytes sent may mix two versions. The cached digest is
+                    # still the only honest one (it names the version we meant to
+                    # send): a receiver of mixed bytes gets a mismatch, keeps nothing.
+                    self.server.digests.forget(self.algorithm, before)
+                    how = "sendfile, file CHANGED while sent"
+            else:
+                how = "hashed while sent"
+                checksum = p.new_checksum(self.algorithm)
+                hashing_started = now_ns()
+                self.conn.send_body(source, size, checksum.update)
+                digest = checksum.digest()
+                # Not kept if the file changed while read: the digest covers what
+                # was sent (so the receiver verifies it), but is no file's digest.
+                self.server.digests.remember(self.algorithm, before, os.fstat(source.fileno()), digest, hashing_started)
+            self.conn.send(p.Digest(digest))
+        log.info("%s get %s: sent %s, %s %s (%s)", self.peer, name, _rate(size, time.monotonic() - started),
+                 self.algorithm, digest.hex()[:16], how)
 
     def put(self, name: str) -> None:
         path = self.resolve(name)
@@ -207,6 +230,7 @@ def remove_unfinished_uploads(root: Path) -> list[Path]:
 class FtpServer(LabTCPServer):
     def __init__(self, address: tuple[str, int], root: str, idle_timeout: float = 60.0) -> None:
         self.root = root
+        self.digests = DigestCache()
         super().__init__(address, FtpHandler, idle_timeout)
 
 
