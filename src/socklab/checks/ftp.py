@@ -44,8 +44,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from socklab.checks.model import (
-    WAIT, ClientCheck, ClientOutcome, Contract, ServerCheck, Target, Verdict,
-    closed_within, connect, failed_clearly, vanish,
+    WAIT,
+    ClientCheck,
+    ClientOutcome,
+    Contract,
+    ServerCheck,
+    Target,
+    Verdict,
+    closed_within,
+    closes_silent_client,
+    connect,
+    failed_clearly,
+    refuses_endless,
+    vanish,
 )
 from socklab.framing import NEED_DATA, ProtocolError
 from socklab.ftp import protocol as p
@@ -322,13 +333,7 @@ def server_client_vanishes(target: Target) -> None:
 
 
 def server_silent_client(target: Target) -> Verdict:
-    wait = IDLE_LIMIT + 3
-    with connect(target) as sock:
-        if closed_within(sock, wait):
-            return Verdict.ok()
-    return Verdict.fail(f"a client that sent nothing was still connected after {wait:g} s: without a timeout "
-                        f"(settimeout({IDLE_LIMIT:g})) one silent client holds a thread, or the whole server, "
-                        "for ever")
+    return closes_silent_client(target, idle_limit=IDLE_LIMIT)
 
 
 @checking("The server serves one client at a time: a thread per client (or selectors), so that one "
@@ -377,22 +382,12 @@ def server_bad_digest(target: Target) -> None:
 
 def server_oversized_frame(target: Target) -> Verdict:
     """A C frame claiming 2 GiB, then a trickle of bytes: refused (E, then close), not read for ever."""
-    wait = 8.0
-    deadline = time.monotonic() + wait
-    with connect(target) as sock:
-        try:
-            sock.sendall(p.HEADER.pack(b"C", 0x7FFF_FFFF) + b"get a.txt")
-            # Keep trickling, so that an idle timeout is not what ends it.
-            while time.monotonic() < deadline:
-                if closed_within(sock, 0.5):
-                    break
-                sock.sendall(b"x" * 1024)
-            else:
-                return Verdict.fail(f"a frame claiming {0x7FFF_FFFF} bytes, and the server was still reading it "
-                                    f"after {wait:g} s: check the length against the limit (64 KiB) before reading, "
-                                    "then refuse (E bad-frame) and close: a peer must not choose what you allocate")
-        except OSError:
-            pass  # the server closed while we sent: refused
+    verdict = refuses_endless(target, p.HEADER.pack(b"C", 0x7FFF_FFFF) + b"get a.txt",
+                              f"a frame claiming {0x7FFF_FFFF} bytes",
+                              "check the length against the limit (64 KiB) before reading, then refuse "
+                              "(E bad-frame) and close: a peer must not choose what you allocate")
+    if not verdict.passed:
+        return verdict
     try:
         still_serving(target, "a frame claiming 2 GiB")
     except Failed as exc:
