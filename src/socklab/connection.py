@@ -10,12 +10,16 @@ exercise's pure ``protocol`` module; this class only moves bytes:
 - ``receive_body()`` and ``send_body()`` stream a file body through one
   reused buffer: memory stays flat however large the file is;
   ``send_file()`` sends one with ``sendfile`` when no byte needs to be seen.
+- ``Behind`` does a receiver's per-piece work (hashing) in a second thread,
+  so that it overlaps receiving the next pieces.
 """
 
 from __future__ import annotations
 
 import mmap
+import queue
 import socket
+import threading
 from typing import Any, BinaryIO, Callable, Protocol
 
 from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed, ProtocolError
@@ -74,9 +78,9 @@ class Connection:
             return f"{self.decoder.buffered} bytes of a frame had arrived"
         return ""
 
-    def _recv_into(self, size: int) -> int:
+    def _recv_into(self, buffer: memoryview, size: int) -> int:
         try:
-            n = self.sock.recv_into(self._buffer, size)
+            n = self.sock.recv_into(buffer, size)
         except ConnectionResetError:
             raise PeerClosed(self._midway(), reset=True) from None
         if n == 0:
@@ -84,7 +88,7 @@ class Connection:
         return n
 
     def _recv_into_decoder(self) -> None:
-        n = self._recv_into(len(self._buffer))
+        n = self._recv_into(self._view, len(self._buffer))
         self.decoder.feed(self._view[:n])
 
     def receive(self) -> Any:
@@ -95,18 +99,26 @@ class Connection:
                 return event
             self._recv_into_decoder()
 
-    def receive_body(self, sink: Callable[[memoryview], Any]) -> int:
-        """Pass the announced file body to ``sink`` piece by piece; returns its size."""
+    def receive_body(self, sink: Callable[[memoryview], Any],
+                     next_buffer: Callable[[], memoryview] | None = None) -> int:
+        """Pass the announced file body to ``sink`` piece by piece; returns its size.
+
+        A piece is a view of this connection's one buffer, valid until ``sink``
+        returns. A sink that hands pieces on to another thread passes
+        ``next_buffer`` too: each piece is then received into the buffer it
+        returns, which stays the sink's (see ``Behind``).
+        """
         total = 0
         while self.decoder.body_remaining:
             if self.decoder.buffered:
                 piece = memoryview(self.decoder.next_event().data)
             else:
+                buffer = self._view if next_buffer is None else next_buffer()
                 # Ask for at most what is left of the body, so the digest frame
                 # behind it stays in the socket for receive() to decode.
-                n = self._recv_into(min(len(self._buffer), self.decoder.body_remaining))
+                n = self._recv_into(buffer, min(len(buffer), self.decoder.body_remaining))
                 self.decoder.consume_body(n)
-                piece = self._view[:n]
+                piece = buffer[:n]
             sink(piece)
             total += len(piece)
         return total
@@ -144,3 +156,78 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class Behind:
+    """Runs ``work(piece)`` in a second thread, behind the receiving one.
+
+    Receiving a piece (``recv_into``) then overlaps the work on the pieces
+    before it: hashlib and file writes release the GIL for large buffers, so
+    on two cores the two threads really run at once. The pieces live in a
+    few rotating buffers; ``next_buffer()`` hands one out for receiving only
+    once the work on what it held is done, and ``submit()`` queues a piece.
+    Pass both to ``Connection.receive_body``; ``finish()`` waits for the last
+    piece and reraises an exception ``work`` raised.
+
+        with Behind(checksum.update) as behind:
+            conn.receive_body(behind.submit, behind.next_buffer)
+            behind.finish()
+    """
+
+    def __init__(self, work: Callable[[memoryview], Any], buffers: int = 4, size: int = CHUNK,
+                 timeout: float = 60.0) -> None:
+        self._work, self._timeout = work, timeout
+        self._buffers = [bytearray(size) for _ in range(buffers)]
+        self._ours = {id(b) for b in self._buffers}
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for b in self._buffers:
+            self._free.put(b)
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="behind", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Behind:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._todo.put(None)
+        self._thread.join(self._timeout)
+
+    def next_buffer(self) -> memoryview:
+        self._raise_error()
+        try:
+            return memoryview(self._free.get(timeout=self._timeout))
+        except queue.Empty:
+            raise TimeoutError(f"work behind the receiver stalled for {self._timeout:g} s") from None
+
+    def submit(self, piece: memoryview) -> None:
+        self._raise_error()
+        self._todo.put(piece)
+
+    def finish(self) -> None:
+        """Wait until every submitted piece has been worked on."""
+        done = threading.Event()
+        self._todo.put(done)
+        if not done.wait(self._timeout):
+            raise TimeoutError(f"work behind the receiver stalled for {self._timeout:g} s")
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            if self._error is None:
+                try:
+                    self._work(item)
+                except Exception as exc:  # reraised in the receiving thread
+                    self._error = exc
+            # Pieces of the decoder's own bytes (those that came with the header)
+            # are not ours to hand out again.
+            if id(item.obj) in self._ours:
+                self._free.put(item.obj)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 from socklab import DEFAULT_PORTS
-from socklab.connection import Connection, failure_reason
+from socklab.connection import Behind, Connection, failure_reason
 from socklab.framing import ProtocolError, RemoteProtocolError
 from socklab.ftp import protocol as p
 from socklab.progress import Progress
@@ -112,13 +112,16 @@ class FtpClient:
             checksum = p.new_checksum(header.algorithm)
             progress = self._progress(f"get {name}", header.size)
             started = time.monotonic()
-            with os.fdopen(fd, "wb") as target:
+            with os.fdopen(fd, "wb") as target, Behind(checksum.update) as hashing:
                 def store(piece: memoryview) -> None:
                     target.write(piece)
-                    checksum.update(piece)
+                    hashing.submit(piece)
                     progress.advance(len(piece))
 
-                self.conn.receive_body(store)
+                # Hashed in a second thread, while the next pieces are received
+                # and written: SHA-256 is most of a get's CPU time.
+                self.conn.receive_body(store, hashing.next_buffer)
+                hashing.finish()
             digest = self.conn.receive()
             if not isinstance(digest, p.Digest):
                 raise RemoteProtocolError(f"expected a digest (D frame) after the body, got {type(digest).__name__}")
