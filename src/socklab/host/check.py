@@ -290,10 +290,10 @@ class Checker:
             old.unlink()
         box = Sandbox(self.client, self.lab, self.run_id)
         try:
-            # NET_RAW and NET_ADMIN to capture; SETUID and SETGID because tcpdump
-            # changes user after opening the interface (-Z root: to itself).
+            # NET_RAW and NET_ADMIN to capture; SETGID because tcpdump -Z root
+            # still calls setgroups() after opening the interface.
             self.inspector = box.start("inspector", self.images.inspector, ["sleep", "infinity"], alias="proxy",
-                                       cap_add=["NET_RAW", "NET_ADMIN", "SETUID", "SETGID"])
+                                       cap_add=["NET_RAW", "NET_ADMIN", "SETGID"])
             self.tester = box.start("tester", self.images.lab, ["sleep", "infinity"])
             with concurrent.futures.ThreadPoolExecutor(max(1, WORKERS)) as pool:
                 futures = [pool.submit(self._run_in_time, box, number, check)
