@@ -9,7 +9,8 @@ two is what means something, not the absolute figures.
 
     family       ours                                reference
     ftp          get of 256 MiB, SHA-256 both sides  iperf3 (memory to memory);
-                                                     the tutorials' algorithm
+                 (the server's: at the first get     the tutorials' algorithm
+                 only, then remembered)
     echo         line round trips, one connection    ping, same count and pacing
     concurrency  5,000 clients on the selectors      the blocking server
                  echo server, all at once
