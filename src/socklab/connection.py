@@ -150,6 +150,8 @@ class Connection:
         bytes never enter Python. For a sender that already knows the
         checksum (``send_body`` is for one that must compute it).
         """
+        if not size:
+            return  # nothing to send, and socket.sendfile refuses a count of 0
         sent = self.sock.sendfile(source, 0, size)
         if sent < size:
             raise LocalProtocolError(f"file shrank while being sent ({size - sent} of {size} bytes missing)")

@@ -93,6 +93,12 @@ def test_a_second_get_uses_the_cached_digest(server, tmp_path, settle_now, monke
     assert (tmp_path / "2").read_bytes() == b"a" * SIZE
 
 
+def test_an_empty_file_is_served_from_the_cache_too(server, tmp_path, settle_now):
+    (tmp_path / "served" / "f.bin").write_bytes(b"")
+    assert get(server, tmp_path / "1").verified and len(server.digests) == 1
+    assert get(server, tmp_path / "2").verified and (tmp_path / "2").read_bytes() == b""
+
+
 def test_a_file_rewritten_with_the_same_size_and_mtime_is_hashed_again(server, tmp_path, settle_now):
     assert get(server, tmp_path / "1").verified and len(server.digests) == 1
     rewrite_in_place(tmp_path / "served" / "f.bin", b"b")  # ctime still tells
