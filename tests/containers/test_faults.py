@@ -4,8 +4,9 @@ Every test starts its own network and containers (labelled, removed even on
 failure), with the limits docker-compose.yml gives the lab's roles, so that
 what passes here holds in the lab:
 
-- clients SIGKILLed at seeded random points of 100 transfers: no file under
-  its real name is ever partial, and the server serves the next client;
+- clients SIGKILLed at seeded random points of 100 transfers, paced by the
+  proxy so that the kills land mid-body: no file under its real name is ever
+  partial, and the server serves the next client;
 - the server container stopped or killed mid-transfer: the client says so and
   exits non-zero, keeping nothing partial;
 - 1,000 idle connections against each TCP server in its default mode: others
@@ -40,6 +41,24 @@ SHELL_CAPS = ["SETUID", "SETGID", "KILL"]  # labs/shell/compose.yml
 INSPECTOR_CAPS = ["NET_RAW", "NET_ADMIN", "SETGID", "DAC_OVERRIDE", "CHOWN"]
 FTP = "python3 -m socklab client ftp --host server --dir /data"
 BIG = 4 << 20  # a few MiB: long enough to be killed in the middle, short enough for 100 runs
+# The transfers are paced by socklab's proxy in the client container, not by
+# a slow CPU: the ftp server sends a file it knows with sendfile() in a few
+# milliseconds, and the kill or the stop must land mid-body whatever the
+# machine's speed. Paced, 4 MiB take about a second either way.
+PACED = "python3 -m socklab client ftp --host 127.0.0.1 --port 3121 --dir /data"
+PACE = "rate=32mbit"
+# Small socket buffers (per container: the network namespace's own), so that
+# neither end can run megabytes ahead of the paced link: a kill mid-body is
+# then seen mid-body by the server too, as on a real slow link.
+SMALL_BUFFERS = {"net.ipv4.tcp_rmem": "4096 16384 65536", "net.ipv4.tcp_wmem": "4096 16384 65536"}
+
+
+def paced(client, rate: str = PACE) -> str:
+    """Start the pacing proxy (127.0.0.1:3121 -> server:2121) in ``client``; the ftp command to use."""
+    sh(client, "python3 -m socklab inspector proxy --tcp --listen 127.0.0.1:3121 --to server:2121 "
+               f"--impair {rate} --seed 1 > /tmp/proxy.log 2>&1 &")
+    poll("the pacing proxy", lambda: sh(client, "ss -Hltn 'sport = :3121' | grep -q .")[0] == 0)
+    return PACED
 
 
 @contextlib.contextmanager
@@ -109,7 +128,7 @@ def poll(what: str, check, timeout: float = 10):
 KILLER = r"""
 import json, random, subprocess, sys, time
 seed, runs = int(sys.argv[1]), int(sys.argv[2])
-ftp = "python3 -m socklab client ftp --host server --dir /data".split()
+ftp = sys.argv[3].split()
 def run(*words, timeout=30):
     return subprocess.run([*ftp, *words], capture_output=True, text=True, timeout=timeout)
 took = {}
@@ -143,10 +162,11 @@ print(json.dumps({"took": took, **outcomes, "unserved": unserved}))
 def test_clients_killed_at_random_points_leave_nothing_partial(images):
     seed, runs = 6, 100
     with lab_network(images, "kill") as network, \
-            ftp_server(images.lab, network, f"--generate big.bin={BIG}") as server, \
-            client_container(images.lab, network) as client:
+            ftp_server(images.lab, network, f"--generate big.bin={BIG}", sysctls=SMALL_BUFFERS) as server, \
+            client_container(images.lab, network, sysctls=SMALL_BUFFERS) as client:
         log = ServerLog(server)
-        code, out = sh(client, f"timeout 400 python3 -c {shlex.quote(KILLER)} {seed} {runs}")
+        ftp = paced(client)
+        code, out = sh(client, f"timeout 400 python3 -c {shlex.quote(KILLER)} {seed} {runs} {shlex.quote(ftp)}")
         assert code == 0, out
         report = json.loads(out.splitlines()[-1])
         assert report["unserved"] == [], report
@@ -187,20 +207,20 @@ def test_clients_killed_at_random_points_leave_nothing_partial(images):
 @pytest.mark.parametrize("how", ["stop", "kill"])
 @pytest.mark.parametrize("verb", ["get", "put"])
 def test_server_stopped_mid_transfer_is_a_clear_error_and_nothing_partial(images, docker_client, verb, how):
-    # A slow client (a tenth of a CPU) makes the transfer take seconds, so
-    # that the server is surely stopped in the middle of it. The served folder
-    # is a volume: what a put left there is still there after the stop.
+    # Paced at 8 MB/s, the transfer takes seconds: the server is surely
+    # stopped in the middle of it. The served folder is a volume: what a put
+    # left there is still there after the stop.
     size = 64 << 20
     volume = docker_client.volumes.create(labels={LABEL: "test-faults"})
     try:
         with lab_network(images, "stop") as network, \
                 ftp_server(images.lab, network, f"--generate big.bin={size}", tmpfs=None).with_volume_mapping(
                     volume.name, "/srv/files", "rw") as server, \
-                client_container(images.lab, network, nano_cpus=100_000_000) as client:
+                client_container(images.lab, network) as client:
             if verb == "put":
                 assert sh(client, f"head -c {size} /dev/urandom > /data/big.bin")[0] == 0
             # --timeout 5: a killed container may take its FIN with it; then silence is all the client sees
-            command = f"{FTP} --timeout 5 {verb} big.bin {'up.bin' if verb == 'put' else ''}"
+            command = f"{paced(client, 'rate=64mbit')} --timeout 5 {verb} big.bin {'up.bin' if verb == 'put' else ''}"
             sh(client, f"({command}; echo $? > /tmp/rc) > /tmp/out 2>&1 &")
             # In the middle: the receiving side's temporary file has grown.
             side, pattern = (client, "/data/.big.bin.part-*") if verb == "get" else (server, "/srv/files/.upload-*")
@@ -211,7 +231,7 @@ def test_server_stopped_mid_transfer_is_a_clear_error_and_nothing_partial(images
             rc = poll("the client to end", lambda: sh(client, "cat /tmp/rc 2>/dev/null")[1].strip(), timeout=40)
             out = sh(client, "cat /tmp/out")[1]
             assert rc == "2", out
-            assert re.search(r"error: connection to server:2121 failed: .*(closed|reset|Broken pipe|no answer from the server "
+            assert re.search(r"error: connection to 127.0.0.1:3121 failed: .*(closed|reset|Broken pipe|no answer from the server "
                              r"for 5 s)", out), out
             if verb == "get":
                 assert files(client, "/data") == []  # neither big.bin nor its temporary file
