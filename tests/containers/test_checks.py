@@ -72,8 +72,9 @@ def test_known_bad_solution_fails_exactly_its_check(lab, mistake, tmp_path, dock
 
 
 def test_grade_a_class(tmp_path, docker_client, images):
-    """make grade: a passing, a failing and a hanging solution; one CSV row each, the hanging
-    one stopped at its time limit without holding up the others, nothing left behind."""
+    """make grade: a hostile (fork bomb and flood), a failing, a hanging and a passing solution,
+    in that order: one CSV row each; the hostile and the hanging ones stopped at their time limit
+    without holding up the others or spoiling the last one's run; nothing left behind."""
     import csv
     import shutil
 
@@ -81,22 +82,24 @@ def test_grade_a_class(tmp_path, docker_client, images):
     from solutions import SOLUTIONS
 
     class_dir = tmp_path / "class"
-    shutil.copytree(SOLUTIONS / "echo" / "good", class_dir / "ada")
+    shutil.copytree(SOLUTIONS / "hostile", class_dir / "ann")
     build("echo", "one-recv-client", tmp_path / "built").rename(class_dir / "bob")
     shutil.copytree(SOLUTIONS / "hanging", class_dir / "eve")
+    shutil.copytree(SOLUTIONS / "echo" / "good", class_dir / "zoe")
     out = tmp_path / "grades"
 
     assert grade("echo", class_dir, out, time_limit=40) == 0
 
     rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
-    assert set(rows) == {"ada", "bob", "eve"}
+    assert set(rows) == {"ann", "bob", "eve", "zoe"}
     total = str(len(lab_checks("echo").CHECKS))
-    assert (rows["ada"]["passed"], rows["ada"]["total"], rows["ada"]["score"]) == (total, total, "100.0")
-    assert rows["ada"]["status"] == "ok"
+    assert (rows["zoe"]["passed"], rows["zoe"]["total"], rows["zoe"]["score"]) == (total, total, "100.0")
+    assert rows["zoe"]["status"] == "ok"
     assert rows["bob"]["failed_checks"] == "client-partial-recv" and rows["bob"]["status"] == "ok"
     assert rows["eve"]["status"] in ("time limit", "killed at the time limit")
     assert float(rows["eve"]["score"]) < 50
-    assert (out / "ada" / "check.xml").exists()
+    assert rows["ann"]["passed"] == "0"
+    assert (out / "zoe" / "check.xml").exists()
     leftovers = docker_client.containers.list(all=True, filters={"label": "org.socklab.check"})
     assert not [c.name for c in leftovers if "grade-" in c.labels.get("org.socklab.check", "")]
 
