@@ -289,21 +289,23 @@ class Checker:
         for old in self.out.glob("check-*.pcap"):
             old.unlink()
         box = Sandbox(self.client, self.lab, self.run_id)
+        pool = concurrent.futures.ThreadPoolExecutor(max(1, WORKERS))
         try:
             # NET_RAW and NET_ADMIN to capture; SETGID because tcpdump -Z root
             # still calls setgroups() after opening the interface.
             self.inspector = box.start("inspector", self.images.inspector, ["sleep", "infinity"], alias="proxy",
                                        cap_add=["NET_RAW", "NET_ADMIN", "SETGID"])
             self.tester = box.start("tester", self.images.lab, ["sleep", "infinity"])
-            with concurrent.futures.ThreadPoolExecutor(max(1, WORKERS)) as pool:
-                futures = [pool.submit(self._run_in_time, box, number, check)
-                           for number, check in enumerate(checks, 1)]
-                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                    result = future.result()
-                    self.progress(f"  [{done}/{len(checks)}] {result.name:<28} {'pass' if result.passed else 'FAIL'}"
-                                  f"  ({result.seconds:.1f} s)")
-                report.results = [future.result() for future in futures]  # in the lab's order
+            futures = [pool.submit(self._run_in_time, box, number, check) for number, check in enumerate(checks, 1)]
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                result = future.result()
+                self.progress(f"  [{done}/{len(checks)}] {result.name:<28} {'pass' if result.passed else 'FAIL'}"
+                              f"  ({result.seconds:.1f} s)")
+            report.results = [future.result() for future in futures]  # in the lab's order
         finally:
+            # On Ctrl-C too: no new check starts, and removing the containers
+            # ends the ones running (their calls fail at once) without waiting.
+            pool.shutdown(wait=False, cancel_futures=True)
             box.close()
         report.seconds = time.monotonic() - started
         report.write(self.out)
