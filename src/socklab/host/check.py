@@ -204,23 +204,22 @@ class Sandbox:
         return container
 
     def close(self) -> None:
-        for container in self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}):
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
-        try:
-            self.network.remove()
-        except docker.errors.APIError:
-            pass
+        remove_run(self.client, self.run_id)
 
 
-def remove_leftovers(client: docker.DockerClient, run_id: str) -> None:
-    """Remove what a run left (a run killed at its time limit cannot clean up itself)."""
+def remove_run(client: docker.DockerClient, run_id: str) -> None:
+    """Remove a run's containers and network, by its label: from the run itself when it ends, or
+    from make grade after a run it killed at its time limit (which could not clean up)."""
     for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # already going: a container removed as its check ended
     for network in client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
-        network.remove()
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            pass
 
 
 def _exec(container, command: str, user: str = "root", **options) -> tuple[int, str]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import docker
 
 from socklab.checks import lab_checks
-from socklab.host.check import CheckError, remove_leftovers
+from socklab.host.check import CheckError, remove_run
 from socklab.host.images import ensure_images
 from socklab.host.paths import LABS_DIR
 
@@ -79,7 +79,7 @@ def grade_one(lab: str, solution: Path, out: Path, time_limit: float, client: do
     except subprocess.TimeoutExpired:
         status = "killed at the time limit"
     finally:
-        remove_leftovers(client, run_id)  # whatever a killed checker could not remove itself
+        remove_run(client, run_id)  # whatever a killed checker could not remove itself
     seconds = time.monotonic() - started
     report = out / "check.json"
     if status != "ok" or not report.exists():
