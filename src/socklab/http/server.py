@@ -7,7 +7,9 @@ each, from LabTCPServer), several requests per connection (keep-alive).
         receive a request       bounded: RequestDecoder refuses 413/414/431...
                                 timed: the whole head within --request-timeout
         locate the file         percent-decoded, then confined by resolve_inside
-        answer                  head + file in 64 KiB pieces (constant memory)
+        answer                  small file: head + body in one send, the body
+                                kept in memory for the next request (files.py);
+                                big file: head + file in 64 KiB pieces
         Connection: close?      FIN, drain what the client still sends, close
 
 A refusal the request's framing survives (403, 404, 405) keeps the connection;
@@ -34,6 +36,7 @@ from urllib.parse import unquote
 from socklab import DEFAULT_PORTS
 from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed
 from socklab.http import protocol as p
+from socklab.http.files import FileCache
 from socklab.paths import PathRefused, resolve_inside
 from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
 
@@ -145,20 +148,41 @@ class HttpHandler(LabHandler):
         if request.method not in ALLOWED:
             raise Refused(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} is not served here",
                           [("Allow", ", ".join(ALLOWED))])
-        path, name = self.locate(request.target)
-        with self.open_file(path, name) as source:
-            size = os.fstat(source.fileno()).st_size
+        name = self.requested_name(request.target)
+        cached = self.server.files.get(name)
+        if cached is not None:
+            self._send_head_and(request, cached.content_type, cached.body, len(cached.body))
+            return len(cached.body)
+        path, found = self.locate(name)
+        source, st = self.open_file(path, found)
+        with source:
             ctype = content_type("".join(path.suffixes))
-            head = p.encode(p.Response(HTTPStatus.OK, self._headers(request, [
-                ("Content-Type", ctype), ("Content-Length", str(size))])))
-            if request.method == "HEAD":
-                self.request.sendall(head)
-                return 0
-            self._send_file(head, source, size)
-        return size
+            if st.st_size > self.server.files.max_file:
+                if request.method == "HEAD":
+                    self._send_head_and(request, ctype, b"", st.st_size)
+                else:
+                    self._send_file(self._head(request, ctype, st.st_size), source, st.st_size)
+                return st.st_size
+            # Small: read whole before the head is sent, so that Content-Length
+            # is the length of the bytes read even if the file is being rewritten.
+            body = source.read(st.st_size)
+        self.server.files.put(name, str(path), st, body, ctype)
+        self._send_head_and(request, ctype, body, len(body))
+        return len(body)
 
-    def locate(self, target: str) -> tuple[Path, str]:
-        """The file a request target names, confined to the served folder."""
+    def _head(self, request: p.Request, ctype: str, size: int) -> bytes:
+        return p.encode(p.Response(HTTPStatus.OK, self._headers(request, [
+            ("Content-Type", ctype), ("Content-Length", str(size))])))
+
+    def _send_head_and(self, request: p.Request, ctype: str, body: bytes, size: int) -> None:
+        # Head and body in one send: one segment for a small file, instead of
+        # a head the client waits on Nagle to complete.
+        head = self._head(request, ctype, size)
+        self.request.sendall(head if request.method == "HEAD" else head + body)
+
+    @staticmethod
+    def requested_name(target: str) -> str:
+        """The file name a request target asks for, decoded, relative to the served folder."""
         if target.startswith("/"):
             path = target.partition("?")[0].partition("#")[0]
         elif target.lower().startswith("http://"):  # absolute-form, which servers must accept
@@ -176,6 +200,11 @@ class HttpHandler(LabHandler):
         name = name[1:]
         if not name or name.endswith("/"):
             name += INDEX
+        return name
+
+    def locate(self, name: str) -> tuple[Path, str]:
+        """The real path of a requested name, confined to the served folder, and the name
+        it was found under: a folder means its index."""
         try:
             real = resolve_inside(self.server.root, name)
             if real.is_dir():
@@ -185,7 +214,8 @@ class HttpHandler(LabHandler):
             raise Refused(HTTPStatus.FORBIDDEN, str(exc)) from None
         return real, name
 
-    def open_file(self, path: Path, name: str) -> BinaryIO:
+    def open_file(self, path: Path, name: str) -> tuple[BinaryIO, os.stat_result]:
+        """The file, opened for reading, and its fstat(); Refused if it is not a readable regular file."""
         try:
             # O_NONBLOCK: opening a FIFO someone left in the folder would
             # otherwise block this thread until a writer shows up.
@@ -194,14 +224,14 @@ class HttpHandler(LabHandler):
             raise Refused(HTTPStatus.NOT_FOUND, f"no such file: /{name}") from None
         except PermissionError:
             raise Refused(HTTPStatus.FORBIDDEN, f"not readable: /{name}") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise Refused(HTTPStatus.NOT_FOUND, f"not a regular file: /{name}")
-        return os.fdopen(fd, "rb", buffering=0)  # readinto() straight from the file, no second buffer
+        return os.fdopen(fd, "rb", buffering=0), st  # readinto() straight from the file, no second buffer
 
     def _send_file(self, head: bytes, source: BinaryIO, size: int) -> None:
-        # The head goes out with the first piece of the body: one segment for
-        # a small file, instead of a head the client waits on Nagle to complete.
+        """A file too big to keep in memory: in CHUNK pieces, the head with the first."""
         pending, left = head, size
         while left:
             n = source.readinto(self._view[: min(CHUNK, left)])
@@ -210,8 +240,6 @@ class HttpHandler(LabHandler):
                 raise LocalProtocolError(f"file shrank while being sent ({left} of {size} bytes missing)")
             self.request.sendall(pending + self._view[:n] if pending else self._view[:n])
             pending, left = b"", left - n
-        if pending:
-            self.request.sendall(pending)
 
     def _headers(self, request: p.Request | None, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
         headers = [("Date", http_date(int(time.time()))), ("Server", "socklab"), *extra]
@@ -261,6 +289,7 @@ class HttpServer(LabTCPServer):
         self.root = root
         self.request_timeout = request_timeout
         self.max_body = max_body
+        self.files = FileCache()
         super().__init__(address, HttpHandler, idle_timeout)
 
 
