@@ -16,7 +16,8 @@ from socklab.host.bench.report import Row, Target, percentile
 
 RATE = re.compile(r"([\d.]+) MB/s")
 FTP_RUNS = 3
-PING_COUNT, PING_INTERVAL = 500, 0.005  # the echo loop is paced the same way
+PING_COUNT, PING_INTERVAL = 1000, 0.005  # the echo loops are paced the same way
+ECHO_ROUNDS = 4
 CLIENTS = 5000
 
 
@@ -69,18 +70,40 @@ def ping_rtts(output: str) -> list[float]:
 
 
 def echo(rig: r.Rig) -> list[Row]:
-    """Round trips of a short line over one connection (threaded echo server) against ping."""
-    _say(f"echo: ping, then echo round trips ({PING_COUNT} each, every {PING_INTERVAL * 1000:g} ms)")
-    ping = ping_rtts(rig.run(["ping", "-n", "-c", str(PING_COUNT), "-i", str(PING_INTERVAL), rig.server_host]))
-    ours = rig.probe("echo_rtt", rig.server_host, r.ECHO_THREADED, PING_COUNT, PING_INTERVAL, 60)["rtt_us"]
-    if not ping or not ours:
-        raise RuntimeError(f"no round trips measured (ping {len(ping)}, echo {len(ours)})")
-    rows = []
-    for p, target in ((50, Target("<=", 3)), (99, None)):
-        mine, theirs = percentile(ours, p), percentile(ping, p)
-        rows.append(Row("echo", f"round trip p{p}", mine / 1000, "ms", f"ping p{p} {theirs / 1000:.3f} ms",
-                        mine / theirs, target))
-    return rows
+    """Round trips of a short line over one connection (threaded echo server) against ping.
+
+    ping and the echo probe alternate, ECHO_ROUNDS times, so that load from
+    elsewhere weighs on both. The target row times each echo as ping times
+    its replies, to the reply's arrival in the kernel (see probes/echo_rtt.py);
+    the next row adds the probe's own wake-up. A C echo server (socat), timed
+    the same way, shows the floor of any user-space echo on this machine: the
+    far kernel answers ping itself, while an echo wakes a process on each side.
+    """
+    count = PING_COUNT // ECHO_ROUNDS
+    ping: list[float] = []
+    samples: dict[str, list[float]] = {"ours": [], "ours_wall": [], "socat": []}
+    for run in range(ECHO_ROUNDS):
+        _say(f"echo: ping, socklab's echo, socat's echo ({count} round trips each, every "
+             f"{PING_INTERVAL * 1000:g} ms; round {run + 1} of {ECHO_ROUNDS})")
+        ping += ping_rtts(rig.run(["ping", "-n", "-c", str(count), "-i", str(PING_INTERVAL), rig.server_host]))
+        ours = rig.probe("echo_rtt", rig.server_host, r.ECHO_THREADED, count, PING_INTERVAL, 60)
+        samples["ours"] += ours["stamped_us"]
+        samples["ours_wall"] += ours["wall_us"]
+        samples["socat"] += rig.probe("echo_rtt", rig.server_host, r.ECHO_SOCAT, count, PING_INTERVAL, 60)["stamped_us"]
+    if not ping or not all(samples.values()):
+        counts = ", ".join(f"{k} {len(v)}" for k, v in samples.items())
+        raise RuntimeError(f"no round trips measured (ping {len(ping)}, {counts})")
+
+    def row(name: str, key: str, p: int, target: Target | None = None, note: str = "") -> Row:
+        mine, theirs = percentile(samples[key], p), percentile(ping, p)
+        return Row("echo", name, mine / 1000, "ms", f"ping p{p} {theirs / 1000:.3f} ms", mine / theirs, target, note)
+
+    return [
+        row("round trip p50", "ours", 50, Target("<=", 3), "to the reply's arrival in the kernel, as ping times"),
+        row("round trip p99", "ours", 99),
+        row("round trip p50, in Python", "ours_wall", 50, note="to the reply in Python: our wake-up too"),
+        row("C echo (socat) p50", "socat", 50, note="the floor of a user-space echo here"),
+    ]
 
 
 def concurrency(rig: r.Rig) -> list[Row]:

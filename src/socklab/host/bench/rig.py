@@ -4,7 +4,7 @@
     server   every server at once, each on its own port (table below)
     client   idle; the bench runs the clients and the probes in it
 
-Both run the inspector image (socklab plus iperf3 and ping); files live on
+Both run the inspector image (socklab plus iperf3, ping and socat); files live on
 tmpfs, so no disk is measured. Both get a raised RLIMIT_NOFILE, for the
 5,000-client row, and the client NET_RAW, for ping. Everything is removed on
 exit, whatever happened.
@@ -25,6 +25,7 @@ from socklab.host.bench import probes
 
 FTP, NAIVE, IPERF = 2121, 2122, 5201
 ECHO_BLOCKING, ECHO_THREADED, ECHO_SELECTORS = 7007, 7008, 7009  # --mode blocking threaded selectors
+ECHO_SOCAT = 7010  # socat's echo (PIPE), in C: the floor of a user-space echo
 HTTP_OURS, HTTP_STDLIB = 8080, 8081
 FTP_FILE = "big.bin"
 FTP_SIZE = "256MiB"
@@ -39,11 +40,12 @@ SERVERS = " & ".join([
     f"python3 -m socklab server ftp-naive --root /srv/files --port {NAIVE}",
     "iperf3 --server --forceflush",
     f"python3 -m socklab server echo --mode blocking threaded selectors --port {ECHO_BLOCKING}",
+    f"socat -d -d TCP4-LISTEN:{ECHO_SOCAT},fork,reuseaddr PIPE",
     f"python3 -m socklab server http --root {WWW} --demo-site --port {HTTP_OURS}",
     f"python3 -c {shlex.quote(probes.source('stdlib_http'))} {WWW} {HTTP_STDLIB}",
     "wait",
 ])
-READY = ["ftp server for", "naive ftp listening", "Server listening", "echo server (selectors",
+READY = ["ftp server for", "naive ftp listening", "Server listening", "echo server (selectors", f"0.0.0.0:{ECHO_SOCAT}",
          f"http server for {WWW} listening", "stdlib http server for"]
 
 
