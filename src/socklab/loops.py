@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from socklab.framing import PeerClosed
-from socklab.server import LabHandler, LabTCPServer, peer_name, serve_forever
+from socklab.server import TIMED_OUT, LabHandler, LabTCPServer, peer_name, serve_forever, set_kernel_timeout
 
 log = logging.getLogger("socklab")
 
@@ -97,30 +97,53 @@ class SessionHandler(LabHandler):
     server: _SessionTCPServer
 
     def setup(self) -> None:
-        # LabHandler.setup, with the mode in the peer's name: a server may run several
+        # LabHandler.setup, with the mode in the peer's name: a server may run
+        # several; and the kernel's timeout, one system call per recv and send
+        # (an echo's round trip is little else).
         self.peer = f"{peer_name(self.client_address)} ({self.server.mode})"
-        self.request.settimeout(self.server.idle_timeout)
+        set_kernel_timeout(self.request, self.server.idle_timeout)
         log.info("%s connected", self.peer)
 
     def serve(self) -> None:
         session = self.server.new_session(self.peer)
         try:
             while not session.finished:
-                data = self.request.recv(CHUNK)  # blocks: here the thread waits for this one client
+                data = self._receive()
                 if not data:
                     raise PeerClosed(session.midway)
                 self.request.sendall(session.received(data))
-        except socket.timeout:
+        except TIMED_OUT:
             _send_quietly(self.request, session.idle())
             raise  # LabHandler logs it
         _linger(self.request)
+
+    def _receive(self) -> bytes:
+        """The next bytes from the client: recv() blocks, and here the thread waits for this one client.
+
+        With busy polling, the thread first asks again and again without
+        sleeping (MSG_DONTWAIT), for up to ``busy_poll`` seconds: data that
+        arrives then is taken at once, without the wake-up of a sleeping
+        thread that an echo's round trip otherwise pays, at the price of a
+        core kept busy. After that, it sleeps in recv() as usual.
+        """
+        budget = self.server.busy_poll
+        if budget:
+            deadline = time.perf_counter() + budget
+            while time.perf_counter() < deadline:
+                try:
+                    return self.request.recv(CHUNK, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    pass  # nothing yet: ask again
+        return self.request.recv(CHUNK)
 
 
 class _SessionTCPServer(LabTCPServer):
     mode = "?"
 
-    def __init__(self, address: tuple[str, int], new_session: SessionFactory, idle_timeout: float) -> None:
+    def __init__(self, address: tuple[str, int], new_session: SessionFactory, idle_timeout: float,
+                 busy_poll: float = 0.0) -> None:
         self.new_session = new_session
+        self.busy_poll = busy_poll  # seconds; see SessionHandler._receive
         super().__init__(address, SessionHandler, idle_timeout)
 
 

@@ -59,6 +59,28 @@ def unsent_bytes(sock: socket.socket) -> int:
         return 0
 
 
+#: What a recv or send raises when its time runs out: Python's timeout
+#: (settimeout) raises TimeoutError; the kernel's (set_kernel_timeout), EAGAIN.
+TIMED_OUT = (TimeoutError, BlockingIOError)
+
+
+def set_kernel_timeout(sock: socket.socket, seconds: float) -> None:
+    """Make recv and send give up after ``seconds``, timed by the kernel.
+
+    settimeout() times them in Python instead: the socket is made
+    non-blocking and each recv or send is preceded by a poll(), two system
+    calls instead of one. In a thread-per-client server each is a chance for
+    another thread to take the GIL, and on an echo's round trip a few
+    microseconds each way. The cost of the kernel's way: a timeout surfaces
+    as BlockingIOError (EAGAIN), hence TIMED_OUT.
+    """
+    sock.settimeout(None)
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
 def why_timed_out(sock: socket.socket, seconds: float) -> str:
     """A timeout means one of two things: the peer went quiet, or it stopped
     reading, so that our send queue filled and a send could not finish. The
@@ -128,7 +150,7 @@ class LabHandler(socketserver.BaseRequestHandler):
                 log.warning("%s vanished in the middle of a message: %s", self.peer, exc.midway)
             else:
                 log.info("%s closed the connection", self.peer)
-        except socket.timeout:
+        except TIMED_OUT:
             log.warning("%s %s: closing its connection", self.peer, why_timed_out(self.request, self.server.idle_timeout))
         except (ConnectionResetError, BrokenPipeError) as exc:
             log.warning("%s connection lost: %s", self.peer, exc.strerror or exc)

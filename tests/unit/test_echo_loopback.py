@@ -33,8 +33,8 @@ def lab(run_in_thread):
     """start(mode, ...) -> port of a server in a thread; connect(port) -> a socket. All closed at teardown."""
     servers, sockets = [], []
 
-    def start(mode: str, reply: str = "upper", idle_timeout: float = 10.0) -> int:
-        server = echo_server.create_server(mode, ("127.0.0.1", 0), reply, idle_timeout)
+    def start(mode: str, reply: str = "upper", idle_timeout: float = 10.0, busy_poll: float = 0.0) -> int:
+        server = echo_server.create_server(mode, ("127.0.0.1", 0), reply, idle_timeout, busy_poll)
         servers.append(server)
         run_in_thread(server.serve_forever, 0.05)
         return server.server_address[1]
@@ -192,6 +192,28 @@ def test_an_idle_client_is_told_why_and_closed(lab, mode):
     assert reply.startswith(b"ERROR idle-timeout: nothing received for 0.3 s")
     sock.close()
     still_served(port)
+
+
+@pytest.mark.parametrize("mode", ["blocking", "threaded"])
+def test_a_busy_polling_server_answers_lines_that_come_early_late_and_in_pieces(lab, mode):
+    start, connect = lab
+    port = start(mode, idle_timeout=0.5, busy_poll=0.05)
+    sock = connect(port)
+    sock.sendall(b"at once\n")  # taken while the thread spins, or before
+    assert read_line(sock) == b"AT ONCE\n"
+    select.select([], [], [], 0.1)  # past the spin: the thread sleeps in recv() again
+    sock.sendall(b"la")
+    sock.sendall(b"ter\nand more\n")
+    assert read_line(sock) + read_line(sock) == b"LATER\nAND MORE\n"
+    reply = read_to_end(sock)  # then silence: the idle timeout still holds
+    assert reply.startswith(b"ERROR idle-timeout: nothing received for 0.5 s")
+
+
+def test_busy_polling_is_refused_for_selectors_which_waits_for_many_sockets(capsys):
+    with pytest.raises(ValueError, match="busy polling is for the blocking and threaded modes"):
+        echo_server.create_server("selectors", ("127.0.0.1", 0), busy_poll=0.01)
+    assert echo_server.main(server_args("--mode", "threaded", "selectors", "--busy-poll", "5")) == 2
+    assert "for the blocking and threaded modes only" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("mode", CONCURRENT)

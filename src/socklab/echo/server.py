@@ -6,6 +6,7 @@
     python -m socklab server echo --mode blocking     # one client at a time
     python -m socklab server echo --mode threaded     # a thread per client
     python -m socklab server echo --mode selectors    # one thread, epoll
+    python -m socklab server echo --busy-poll 20      # threaded, spinning 20 ms for each next line
 
 Several modes at once listen on consecutive ports, so a lab can compare them
 against one running server: ``--mode blocking threaded selectors`` serves
@@ -62,8 +63,14 @@ def session_factory(reply: str, idle_timeout: float):
     return lambda peer: EchoSession(peer, reply, idle_timeout)
 
 
-def create_server(mode: str, address: tuple[str, int], reply: str = "upper", idle_timeout: float = 60.0):
-    return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout)
+def create_server(mode: str, address: tuple[str, int], reply: str = "upper", idle_timeout: float = 60.0,
+                  busy_poll: float = 0.0):
+    """``busy_poll`` (seconds) is for the blocking and threaded loops, whose threads can spin."""
+    if not busy_poll:
+        return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout)
+    if mode == "selectors":
+        raise ValueError("busy polling is for the blocking and threaded modes: selectors waits for many sockets at once")
+    return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout, busy_poll)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="upper: reply upper-cased, as the tutorials; echo: reply unchanged (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="close a connection that sends nothing for this many seconds (default: %(default)s)")
+    parser.add_argument("--busy-poll", type=float, default=0.0, metavar="MS",
+                        help="blocking and threaded modes: after each line, ask for the next without sleeping "
+                             "for up to MS milliseconds (lower latency, a busy core; default: 0, off)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -83,11 +93,15 @@ def main(args: argparse.Namespace) -> int:
     if len(set(args.mode)) != len(args.mode):
         log.error("each mode may be given once: %s", " ".join(args.mode))
         return 2
+    if args.busy_poll < 0 or (args.busy_poll and "selectors" in args.mode):
+        log.error("--busy-poll takes a number of milliseconds, for the blocking and threaded modes only")
+        return 2
+    busy = f", busy polling {args.busy_poll:g} ms" if args.busy_poll else ""
     servers = []
     try:
         for offset, mode in enumerate(args.mode):
-            server = create_server(mode, (args.host, args.port + offset), args.reply, args.timeout)
-            servers.append((server, f"echo server ({mode}, reply {args.reply})"))
+            server = create_server(mode, (args.host, args.port + offset), args.reply, args.timeout, args.busy_poll / 1000)
+            servers.append((server, f"echo server ({mode}, reply {args.reply}{busy})"))
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", args.host, args.port + len(servers), exc.strerror or exc)
         for server, _ in servers:

@@ -70,26 +70,31 @@ def ping_rtts(output: str) -> list[float]:
 
 
 def echo(rig: r.Rig) -> list[Row]:
-    """Round trips of a short line over one connection (threaded echo server) against ping.
+    """Round trips of a short line over one connection against ping.
 
-    ping and the echo probe alternate, ECHO_ROUNDS times, so that load from
-    elsewhere weighs on both. The target row times each echo as ping times
-    its replies, to the reply's arrival in the kernel (see probes/echo_rtt.py);
-    the next row adds the probe's own wake-up. A C echo server (socat), timed
-    the same way, shows the floor of any user-space echo on this machine: the
-    far kernel answers ping itself, while an echo wakes a process on each side.
+    ping and the echo probes alternate, ECHO_ROUNDS times, so that load from
+    elsewhere weighs on both. Each echo is timed as ping times its replies,
+    to the reply's arrival in the kernel (see probes/echo_rtt.py); one row
+    adds the probe's own wake-up. The servers:
+        socklab's threaded echo server, as the labs run it;
+        the same with --busy-poll: its thread spins instead of sleeping
+            between lines, so that no wake-up is paid on its side;
+        socat's echo, in C: the floor of an echo whose process sleeps. ping
+            is answered by the far kernel itself; an echo wakes a process.
     """
     count = PING_COUNT // ECHO_ROUNDS
+    servers = {"ours": r.ECHO_THREADED, "busy": r.ECHO_BUSY, "socat": r.ECHO_SOCAT}
     ping: list[float] = []
-    samples: dict[str, list[float]] = {"ours": [], "ours_wall": [], "socat": []}
+    samples: dict[str, list[float]] = {"ours": [], "ours_wall": [], "busy": [], "socat": []}
     for run in range(ECHO_ROUNDS):
-        _say(f"echo: ping, socklab's echo, socat's echo ({count} round trips each, every "
+        _say(f"echo: ping, then socklab's echo, busy polling and socat's ({count} round trips each, every "
              f"{PING_INTERVAL * 1000:g} ms; round {run + 1} of {ECHO_ROUNDS})")
         ping += ping_rtts(rig.run(["ping", "-n", "-c", str(count), "-i", str(PING_INTERVAL), rig.server_host]))
-        ours = rig.probe("echo_rtt", rig.server_host, r.ECHO_THREADED, count, PING_INTERVAL, 60)
-        samples["ours"] += ours["stamped_us"]
-        samples["ours_wall"] += ours["wall_us"]
-        samples["socat"] += rig.probe("echo_rtt", rig.server_host, r.ECHO_SOCAT, count, PING_INTERVAL, 60)["stamped_us"]
+        for who, port in servers.items():
+            result = rig.probe("echo_rtt", rig.server_host, port, count, PING_INTERVAL, 60)
+            samples[who] += result["stamped_us"]
+            if who == "ours":
+                samples["ours_wall"] += result["wall_us"]
     if not ping or not all(samples.values()):
         counts = ", ".join(f"{k} {len(v)}" for k, v in samples.items())
         raise RuntimeError(f"no round trips measured (ping {len(ping)}, {counts})")
@@ -99,10 +104,12 @@ def echo(rig: r.Rig) -> list[Row]:
         return Row("echo", name, mine / 1000, "ms", f"ping p{p} {theirs / 1000:.3f} ms", mine / theirs, target, note)
 
     return [
-        row("round trip p50", "ours", 50, Target("<=", 3), "to the reply's arrival in the kernel, as ping times"),
+        row("round trip p50", "ours", 50, Target("<=", 3), "threaded, as in the labs; to the reply's arrival, as ping times"),
         row("round trip p99", "ours", 99),
         row("round trip p50, in Python", "ours_wall", 50, note="to the reply in Python: our wake-up too"),
-        row("C echo (socat) p50", "socat", 50, note="the floor of a user-space echo here"),
+        row("round trip p50, busy polling", "busy", 50, Target("<=", 3), f"--busy-poll {r.BUSY_POLL_MS}: a core kept busy"),
+        row("round trip p99, busy polling", "busy", 99),
+        row("C echo (socat) p50", "socat", 50, note="the floor of an echo whose process sleeps"),
     ]
 
 

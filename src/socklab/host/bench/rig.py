@@ -26,6 +26,7 @@ from socklab.host.bench import probes
 FTP, NAIVE, IPERF = 2121, 2122, 5201
 ECHO_BLOCKING, ECHO_THREADED, ECHO_SELECTORS = 7007, 7008, 7009  # --mode blocking threaded selectors
 ECHO_SOCAT = 7010  # socat's echo (PIPE), in C: the floor of a user-space echo
+ECHO_BUSY, BUSY_POLL_MS = 7011, 20  # threaded, spinning up to 20 ms for each next line: past the pacing
 HTTP_OURS, HTTP_STDLIB = 8080, 8081
 FTP_FILE = "big.bin"
 FTP_SIZE = "256MiB"
@@ -41,11 +42,12 @@ SERVERS = " & ".join([
     "iperf3 --server --forceflush",
     f"python3 -m socklab server echo --mode blocking threaded selectors --port {ECHO_BLOCKING}",
     f"socat -d -d TCP4-LISTEN:{ECHO_SOCAT},fork,reuseaddr PIPE",
+    f"python3 -m socklab server echo --mode threaded --port {ECHO_BUSY} --busy-poll {BUSY_POLL_MS}",
     f"python3 -m socklab server http --root {WWW} --demo-site --port {HTTP_OURS}",
     f"python3 -c {shlex.quote(probes.source('stdlib_http'))} {WWW} {HTTP_STDLIB}",
     "wait",
 ])
-READY = ["ftp server for", "naive ftp listening", "Server listening", "echo server (selectors", f"0.0.0.0:{ECHO_SOCAT}",
+READY = ["ftp server for", "naive ftp listening", "Server listening", "echo server (selectors", f"0.0.0.0:{ECHO_SOCAT}", "busy polling",
          f"http server for {WWW} listening", "stdlib http server for"]
 
 
