@@ -11,9 +11,11 @@ STAMP := $(VENV)/.installed-host
 LABS := $(notdir $(patsubst %/lab.toml,%,$(wildcard labs/*/lab.toml)))
 LAB ?= ftp
 
-# Compose v2 (the `docker compose` plugin) if it works, else v1 (`docker-compose`).
+# Compose v2 (the `docker compose` plugin) if it works, else v1 (`docker-compose`)
+# if it is installed. v1 is not run to ask: it is a Python program, and every
+# make would pay its half-second start.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
-             (docker-compose version >/dev/null 2>&1 && echo docker-compose))
+             (command -v docker-compose >/dev/null && echo docker-compose))
 export SOCKLAB_COMPOSE := $(COMPOSE)
 COMPOSE_RUN = $(COMPOSE) -p socklab -f docker-compose.yml
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -34,9 +35,11 @@ def compose_command() -> tuple[str, ...]:
     chosen = os.environ.get("SOCKLAB_COMPOSE", "").strip()
     if chosen:
         return tuple(shlex.split(chosen))
-    for candidate in (["docker", "compose"], ["docker-compose"]):
-        if _works(candidate):
-            return tuple(candidate)
+    if _works(["docker", "compose"]):
+        return ("docker", "compose")
+    # v1 is not run to ask, as the Makefile does not: a Python program, half a second to start.
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
     raise ComposeError("neither `docker compose` (v2) nor `docker-compose` (v1) works on this machine: install one")
 
 
@@ -60,14 +63,3 @@ class Compose:
             output = f":\n{result.stdout}" if capture and result.stdout else ""
             raise ComposeError(f"`{' '.join(['compose', *args])}` failed (exit {result.returncode}){output}")
         return result
-
-    def stream(self, *args: str) -> tuple[int, str]:
-        """Run, showing the output live and returning it as well."""
-        process = subprocess.Popen([*self.base, *args], env=self.env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            lines.append(line)
-        return process.wait(), "".join(lines)
