@@ -9,9 +9,11 @@ two is what means something, not the absolute figures.
 
     family       ours                                reference
     ftp          get of 256 MiB, SHA-256 both sides  iperf3 (memory to memory);
-                 (the server's: at the first get     the tutorials' algorithm
-                 only, then remembered)
-    echo         line round trips, one connection    ping, same count and pacing
+                 (the server's: at a first get,      the tutorials' algorithm
+                 reported apart, then remembered)
+    echo         line round trips, one connection:   ping, same count and pacing;
+                 the threaded server, the same       socat's echo (C), the floor
+                 busy polling                        of a sleeping process
     concurrency  5,000 clients on the selectors      the blocking server
                  echo server, all at once
     http         keep-alive GETs of one small file   http.server's ThreadingHTTPServer
