@@ -22,7 +22,7 @@ from socklab import DEFAULT_PORTS
 from socklab.echo import protocol as p
 from socklab.framing import NEED_DATA, RemoteProtocolError
 from socklab.loops import MODES, serve_all
-from socklab.server import setup_logging
+from socklab.server import logs_as
 
 log = logging.getLogger("socklab")
 
@@ -88,8 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for up to MS milliseconds (lower latency, a busy core; default: 0, off)")
 
 
+@logs_as("server")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("server")
     if len(set(args.mode)) != len(args.mode):
         log.error("each mode may be given once: %s", " ".join(args.mode))
         return 2

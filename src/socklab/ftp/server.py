@@ -28,7 +28,7 @@ from socklab.ftp import protocol as p
 from socklab.ftp.digests import DigestCache, file_key, now_ns
 from socklab.paths import PathRefused, resolve_inside
 from socklab.samples import parse_size, write_sample
-from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
+from socklab.server import LabHandler, LabTCPServer, logs_as, serve_forever
 
 log = logging.getLogger("socklab")
 
@@ -244,8 +244,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="before serving, write a sample file of reproducible content, e.g. big.bin=16MiB")
 
 
+@logs_as("server")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("server")
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     for leftover in remove_unfinished_uploads(root):

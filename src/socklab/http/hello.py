@@ -27,7 +27,7 @@ import logging
 import socket
 
 from socklab import DEFAULT_PORTS
-from socklab.server import peer_name, setup_logging
+from socklab.server import logs_as, peer_name
 
 log = logging.getLogger("socklab")
 
@@ -68,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="serve one connection, then exit")
 
 
+@logs_as("hello")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("hello")
     # SO_REUSEADDR (create_server sets it): after Ctrl-C the port stays in
     # TIME_WAIT for a while, and without it a restart fails "address in use".
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

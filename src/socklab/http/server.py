@@ -38,7 +38,7 @@ from socklab.framing import NEED_DATA, LocalProtocolError, PeerClosed
 from socklab.http import protocol as p
 from socklab.http.files import FileCache
 from socklab.paths import PathRefused, resolve_inside
-from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
+from socklab.server import LabHandler, LabTCPServer, logs_as, serve_forever
 
 log = logging.getLogger("socklab")
 
@@ -329,8 +329,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-site", action="store_true", help="before serving, write index.html and about.txt if missing")
 
 
+@logs_as("server")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("server")
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     if args.demo_site:

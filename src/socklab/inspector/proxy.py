@@ -58,7 +58,7 @@ from socklab.inspector.impair import (
     segments,
 )
 from socklab.loops import SelectorLoop
-from socklab.server import LabTCPServer, peer_name, serve_forever, setup_logging, unsent_bytes
+from socklab.server import LabTCPServer, logs_as, peer_name, serve_forever, unsent_bytes
 from socklab.udp import protocol as udp_protocol
 
 log = logging.getLogger("socklab")
@@ -577,8 +577,8 @@ def impairment_from(args: argparse.Namespace) -> Impairment:
     return parse(args.impair, seed, base) if args.impair else base
 
 
+@logs_as("proxy")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("proxy")
     try:
         impairment = impairment_from(args)
         if args.transport == "tcp":

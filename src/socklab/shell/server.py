@@ -16,7 +16,7 @@ from socklab import DEFAULT_PORTS
 from socklab.connection import Connection
 from socklab.framing import RemoteProtocolError
 from socklab.samples import parse_size
-from socklab.server import LabHandler, LabTCPServer, serve_forever, setup_logging
+from socklab.server import LabHandler, LabTCPServer, logs_as, serve_forever
 from socklab.shell import protocol as p
 from socklab.shell.runner import Limits, check_identity, run_command
 
@@ -119,8 +119,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="close a connection that sends nothing for this many seconds (default: %(default)s)")
 
 
+@logs_as("server")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("server")
     limits = Limits(args.time_limit, args.max_output, args.run_as, args.workdir)
     try:
         check_identity(limits)

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from typing import Any
 
 from socklab import DEFAULT_PORTS
-from socklab.server import peer_name, serve_forever, setup_logging
+from socklab.server import logs_as, peer_name, serve_forever
 from socklab.udp import protocol as p
 
 log = logging.getLogger("socklab")
@@ -112,8 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the drops, so a run can be replayed (default: a random one, logged)")
 
 
+@logs_as("server")
 def main(args: argparse.Namespace) -> int:
-    setup_logging("server")
     seed = args.seed
     if args.drop and seed is None:
         seed = random.SystemRandom().randrange(2**31)
