@@ -10,7 +10,9 @@ import time
 import pytest
 
 from socklab.framing import LocalProtocolError, RemoteProtocolError
-from socklab.server import LabHandler, LabTCPServer, why_timed_out
+from socklab.server import LabHandler, LabTCPServer, logs_as, why_timed_out
+
+log = logging.getLogger("socklab")
 
 
 @pytest.fixture
@@ -136,3 +138,26 @@ def test_no_thread_for_a_connection_is_a_refusal_not_a_crash(caplog, run_in_thre
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_log_lines_from_many_threads_are_all_written_in_order_by_the_time_main_returns(capsys):
+    @logs_as("server")
+    def main() -> int:
+        def talk(who: int) -> None:
+            for n in range(500):
+                log.info("thread %d line %d", who, n)
+
+        threads = [threading.Thread(target=talk, args=(who,)) for who in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+        log.warning("done")
+        return 7
+
+    assert main() == 7
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2001 and lines[-1] == "server: done"
+    for who in range(4):  # each thread's lines whole, and in the order it logged them
+        assert [line for line in lines if line.startswith(f"server: thread {who} ")] == \
+            [f"server: thread {who} line {n}" for n in range(500)]

@@ -151,34 +151,36 @@ class HttpHandler(LabHandler):
         name = self.requested_name(request.target)
         cached = self.server.files.get(name)
         if cached is not None:
-            self._send_head_and(request, cached.content_type, cached.body, len(cached.body))
-            return len(cached.body)
+            return self._send_head_and(request, cached.content_type, cached.body, len(cached.body))
         path, found = self.locate(name)
         source, st = self.open_file(path, found)
         with source:
             ctype = content_type("".join(path.suffixes))
             if st.st_size > self.server.files.max_file:
                 if request.method == "HEAD":
-                    self._send_head_and(request, ctype, b"", st.st_size)
-                else:
-                    self._send_file(self._head(request, ctype, st.st_size), source, st.st_size)
+                    return self._send_head_and(request, ctype, b"", st.st_size)
+                self._send_file(self._head(request, ctype, st.st_size), source, st.st_size)
                 return st.st_size
             # Small: read whole before the head is sent, so that Content-Length
             # is the length of the bytes read even if the file is being rewritten.
             body = source.read(st.st_size)
         self.server.files.put(name, str(path), st, body, ctype)
-        self._send_head_and(request, ctype, body, len(body))
-        return len(body)
+        return self._send_head_and(request, ctype, body, len(body))
 
     def _head(self, request: p.Request, ctype: str, size: int) -> bytes:
         return p.encode(p.Response(HTTPStatus.OK, self._headers(request, [
             ("Content-Type", ctype), ("Content-Length", str(size))])))
 
-    def _send_head_and(self, request: p.Request, ctype: str, body: bytes, size: int) -> None:
+    def _send_head_and(self, request: p.Request, ctype: str, body: bytes, size: int) -> int:
+        """The head, then the body unless the method is HEAD; the body's bytes sent."""
         # Head and body in one send: one segment for a small file, instead of
         # a head the client waits on Nagle to complete.
         head = self._head(request, ctype, size)
-        self.request.sendall(head if request.method == "HEAD" else head + body)
+        if request.method == "HEAD":
+            self.request.sendall(head)
+            return 0
+        self.request.sendall(head + body)
+        return len(body)
 
     @staticmethod
     def requested_name(target: str) -> str:
