@@ -66,11 +66,10 @@ def session_factory(reply: str, idle_timeout: float):
 def create_server(mode: str, address: tuple[str, int], reply: str = "upper", idle_timeout: float = 60.0,
                   busy_poll: float = 0.0):
     """``busy_poll`` (seconds) is for the blocking and threaded loops, whose threads can spin."""
-    if not busy_poll:
-        return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout)
-    if mode == "selectors":
+    if busy_poll and mode == "selectors":
         raise ValueError("busy polling is for the blocking and threaded modes: selectors waits for many sockets at once")
-    return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout, busy_poll)
+    spin = (busy_poll,) if busy_poll else ()  # SelectorsServer takes no such argument
+    return MODES[mode](address, session_factory(reply, idle_timeout), idle_timeout, *spin)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
